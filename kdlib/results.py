@@ -1,0 +1,265 @@
+"""The results store: one JSON record per (experiment, configuration).
+
+A record lives at ``<root>/<experiment>/<key>.json`` where ``key`` is a hash of
+the experiment name, the canonical JSON of its configuration (minus the fields
+that only say *where* it runs, such as ``device``) and :data:`SCHEMA_VERSION`.
+It holds the configuration, the result rows and the provenance (code version,
+torch version, device, seeds, wall time, date, data source).
+
+Writes are atomic (temporary file in the same folder, then ``os.replace``), so
+a crash or Ctrl-C never leaves half a record. A file that does not parse, or
+whose content does not hash to its name, raises :class:`StoreError` naming it.
+A sweep is a list of configurations, one record each, so an interrupted sweep
+resumes from the records it already wrote (:func:`load_or_run_many`).
+
+The root is ``$KDLIB_RESULTS`` if set, else the ``results/`` folder next to the
+``kdlib`` package (the repository's results store).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Protocol
+
+import torch
+
+import kdlib
+
+SCHEMA_VERSION = 1
+RESULTS_ENV = "KDLIB_RESULTS"
+#: Config fields that choose where a run happens, not what it computes; they
+#: are kept in the record's provenance but left out of the key.
+NON_KEY_FIELDS = frozenset({"device", "progress"})
+
+
+class StoreError(RuntimeError):
+    """A record in the store is unreadable or does not match its name."""
+
+
+class Experiment(Protocol):
+    NAME: str
+
+    def run(self, config: Any) -> "RunOutput": ...
+
+
+@dataclasses.dataclass
+class RunOutput:
+    """What an experiment's ``run`` returns: tidy rows plus provenance extras."""
+
+    rows: list[dict[str, Any]]
+    seeds: list[int]
+    device: str
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def default_root() -> Path:
+    env = os.environ.get(RESULTS_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(kdlib.__file__).resolve().parent.parent / "results"
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """The configuration as a plain dict (dataclass or mapping)."""
+    if dataclasses.is_dataclass(config):
+        d = dataclasses.asdict(config)
+    elif isinstance(config, dict):
+        d = dict(config)
+    else:
+        raise TypeError(f"a config must be a dataclass or a dict, got {type(config).__name__}")
+    return json.loads(json.dumps(d, sort_keys=True, default=_json_default))
+
+
+def key_fields(config: Any) -> dict[str, Any]:
+    return {k: v for k, v in config_dict(config).items() if k not in NON_KEY_FIELDS}
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (set, frozenset)):
+        return sorted(o)
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, torch.device):
+        return str(o)
+    raise TypeError(f"cannot store a {type(o).__name__} in a config")
+
+
+def config_key(experiment: str, config: Any) -> str:
+    """sha256 of experiment name, canonical key fields and schema version, 20 hex digits."""
+    payload = json.dumps(
+        {"experiment": experiment, "config": key_fields(config), "schema": SCHEMA_VERSION},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+def git_commit() -> str:
+    """The repository's HEAD commit, with ``+dirty`` when the tree has changes; ``unknown`` outside git."""
+    repo = Path(kdlib.__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "kdlib"], cwd=repo, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    if not head:
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def device_name(device: str | torch.device) -> str:
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.get_device_name(dev)
+    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def _finite(obj: Any) -> Any:
+    """Replace NaN/inf by None so the JSON is standard."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+class ResultStore:
+    """A folder of JSON records, one per (experiment, configuration)."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_root()
+
+    def path(self, experiment: str, config: Any) -> Path:
+        return self.root / experiment / f"{config_key(experiment, config)}.json"
+
+    def load(self, experiment: str, config: Any) -> dict[str, Any] | None:
+        """The stored record, or None. Raises StoreError on a bad file."""
+        p = self.path(experiment, config)
+        if not p.exists():
+            return None
+        return self.read(p, expect=(experiment, config))
+
+    @staticmethod
+    def read(path: Path, expect: tuple[str, Any] | None = None) -> dict[str, Any]:
+        """Read and validate one record file."""
+        try:
+            record = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise StoreError(f"results record {path} cannot be read: {exc}. Delete it to recompute.") from exc
+        if not isinstance(record, dict) or not {"experiment", "config", "rows", "provenance", "schema"} <= set(record):
+            raise StoreError(f"results record {path} lacks experiment/config/rows/provenance/schema. Delete it to recompute.")
+        key = config_key(record["experiment"], record["config"])
+        if record.get("schema") != SCHEMA_VERSION or key != Path(path).stem:
+            raise StoreError(
+                f"results record {path}: its content hashes to {key} (schema {record.get('schema')}), "
+                f"not to its file name. It was edited or belongs elsewhere; delete it to recompute."
+            )
+        if expect is not None:
+            exp_name, exp_cfg = expect
+            if record["experiment"] != exp_name or key_fields(record["config"]) != key_fields(exp_cfg):
+                raise StoreError(f"results record {path} holds a different experiment or configuration")
+        return record
+
+    def save(self, experiment: str, config: Any, out: RunOutput, wall_time_s: float) -> dict[str, Any]:
+        """Write a record atomically and return it."""
+        record = {
+            "experiment": experiment,
+            "schema": SCHEMA_VERSION,
+            "key": config_key(experiment, config),
+            "config": config_dict(config),
+            "rows": _finite(out.rows),
+            "provenance": {
+                "kdlib_version": kdlib.__version__,
+                "git_commit": git_commit(),
+                "torch_version": torch.__version__,
+                "python": platform.python_version(),
+                "device": device_name(out.device),
+                "seeds": list(out.seeds),
+                "wall_time_s": round(float(wall_time_s), 3),
+                "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                **_finite(out.extra),
+            },
+        }
+        p = self.path(experiment, config)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=".tmp", dir=p.parent)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(record, fh, indent=1, sort_keys=True)
+                fh.write("\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, p)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        return record
+
+    def records(self, experiment: str) -> list[dict[str, Any]]:
+        """Every valid record of an experiment (raises on a bad one)."""
+        folder = self.root / experiment
+        if not folder.exists():
+            return []
+        return [self.read(p) for p in sorted(folder.glob("*.json"))]
+
+
+def load_or_run(
+    experiment: Experiment,
+    config: Any,
+    *,
+    store: ResultStore | None = None,
+    recompute: bool = False,
+) -> dict[str, Any]:
+    """The stored record for ``config``, computing and storing it if missing.
+
+    ``experiment`` is a module (or object) with ``NAME`` and ``run(config) -> RunOutput``.
+    """
+    store = store or ResultStore()
+    if not recompute:
+        rec = store.load(experiment.NAME, config)
+        if rec is not None:
+            return rec
+    t0 = time.perf_counter()
+    out = experiment.run(config)
+    return store.save(experiment.NAME, config, out, time.perf_counter() - t0)
+
+
+def load_or_run_many(
+    experiment: Experiment,
+    configs: Iterable[Any],
+    *,
+    store: ResultStore | None = None,
+    recompute: bool = False,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`load_or_run` over a sweep; stored configs are skipped, so a sweep resumes."""
+    out = []
+    for cfg in configs:
+        rec = load_or_run(experiment, cfg, store=store, recompute=recompute)
+        if on_record is not None:
+            on_record(rec)
+        out.append(rec)
+    return out
+
+
+def rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """All rows of several records, flattened."""
+    return [r for rec in records for r in rec["rows"]]
