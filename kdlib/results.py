@@ -204,6 +204,9 @@ class ResultStore:
                 fh.write("\n")
                 fh.flush()
                 os.fsync(fh.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
             os.replace(tmp, p)
         except BaseException:
             try:

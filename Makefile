@@ -1,0 +1,56 @@
+# Everything a newcomer needs. `make book` and `make test` each do their own set-up.
+#   make book     build the book to _build/html (the main job)
+#   make test     unit tests + nbval over every notebook + book build (warnings as errors) + browser check
+#   make results  recompute every stored result (slow; on a GPU when there is one)
+#   make bench    run the benchmarks (they print ratios measured in one process)
+
+PYTHON   ?= python3.11
+VENV     ?= .venv
+BIN      := $(VENV)/bin
+STAMP    := $(VENV)/.kdlib-installed
+DATA     ?= $(if $(KDLIB_DATA),$(KDLIB_DATA),$(HOME)/.cache/kdlib/data)
+# Threads pinned so that CPU floats repeat between runs.
+THREADS  := OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
+NOTEBOOKS := $(wildcard book/*.ipynb)
+
+.PHONY: setup book test unit nbval browser-deps results bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; run 'make PYTHON=/path/to/python3.11 ...'"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+book: $(STAMP)
+	rm -rf _build/html
+	$(BIN)/jupyter-book build . -W -n --keep-going
+	@echo "The book is at _build/html/index.html"
+
+# Debian's chromium for the headless-browser test; skipped (with a reason in the
+# test report) where it cannot be installed.
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	      || echo "note: could not install chromium; the browser test will be skipped"; \
+	  else echo "note: chromium is not installed (as root: apt-get install chromium); the browser test will be skipped"; fi; }
+
+test: $(STAMP) browser-deps book
+	KDLIB_DATA="$(DATA)" $(THREADS) $(BIN)/python -m pytest tests $(NOTEBOOKS) \
+	  --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider -q
+
+unit: $(STAMP)
+	KDLIB_DATA="$(DATA)" $(THREADS) $(BIN)/python -m pytest tests -q -m "not browser"
+
+results: $(STAMP)
+	KDLIB_DATA="$(DATA)" $(BIN)/python -m kdlib.regenerate
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; KDLIB_DATA="$(DATA)" $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf _build

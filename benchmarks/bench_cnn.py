@@ -1,0 +1,137 @@
+"""Speed of the chapter-7 CNN training (VGG 8+3 teacher, VGG 2+3 student).
+
+CPU (always): epochs per second of :func:`kdlib.train_cnn.train_classifier` (dataset as
+one tensor, batches by index, no DataLoader) for the teacher and the student, and the
+same model, optimiser, batch size and per-epoch validation fed by a plain
+torchvision-style loop (a Dataset whose items go through ``transforms.ToTensor()``, as
+``torchvision.datasets.CIFAR10(transform=ToTensor())`` does, plus the fixed noise, and a
+shuffling ``DataLoader``). Both are measured in this process; the ratio is printed.
+
+GPU (when CUDA is there): the paper-scale profile. ``--paper-sweep`` runs the whole
+sweep (6 noise levels x 10 runs x teacher and two students) end to end into the results
+store (``KDLIB_RESULTS`` or the repository's ``results/``) and prints the wall time;
+without it, one epoch of each full-width net is timed and the sweep extrapolated.
+
+    python benchmarks/bench_cnn.py [--n 2000] [--epochs 2] [--width 0.125] [--threads 1]
+    python benchmarks/bench_cnn.py --paper-sweep            # on a GPU
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from kdlib.cifar import ImageSplit, load_cat_dog
+from kdlib.train_cnn import CNNTrainConfig, accuracy, hard_loss, train_classifier
+from kdlib.vgg import build_vgg
+
+
+class TorchvisionStyle(Dataset):
+    """uint8 HWC images converted per item by ``ToTensor()``, plus a fixed noise tensor."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        from torchvision import transforms
+
+        # back to what torchvision's CIFAR10 holds: uint8 HWC arrays (values clipped for this format)
+        self.u8 = (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        self.noise = x - torch.from_numpy(self.u8).permute(0, 3, 1, 2).float() / 255
+        self.y = y.tolist()
+        self.tf = transforms.ToTensor()
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, i: int):
+        return self.tf(self.u8[i]) + self.noise[i], self.y[i]
+
+
+def dataloader_epochs(model: torch.nn.Module, train: ImageSplit, val: ImageSplit, cfg: CNNTrainConfig, epochs: int) -> float:
+    """Seconds for ``epochs`` epochs of the plain DataLoader loop (hard labels, same validation)."""
+    loader = DataLoader(TorchvisionStyle(train.x, train.y), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                        num_workers=0)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    t0 = time.perf_counter()
+    for _ in range(epochs):
+        model.train()
+        for xb, yb in loader:
+            loss = hard_loss(model(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        accuracy(model, val)
+    return time.perf_counter() - t0
+
+
+def cpu_bench(n: int, epochs: int, width: float, batch: int) -> None:
+    data = load_cat_dog(noise_variance=0.05, noise_seed=0, train_limit=n)
+    cfg = CNNTrainConfig(lr=1e-3, weight_decay=5e-4, batch_size=batch, max_epochs=epochs, patience=epochs + 1)
+    print(f"CPU, {torch.get_num_threads()} thread(s), {n} training images, {len(data.val)} validation, "
+          f"width x{width:g}, batch {batch}, {epochs} epochs each")
+    print(f"{'net':<8} {'fast epochs/s':>14} {'DataLoader epochs/s':>20} {'ratio':>6}")
+    warm = CNNTrainConfig(batch_size=batch, max_epochs=1)
+    small = ImageSplit(data.train.x[: 2 * batch], data.train.y[: 2 * batch])
+    for name in ("vgg8+3", "vgg2+3"):
+        train_classifier(build_vgg(name, width_mult=width, seed=0), small, small, warm)  # warm-up, not timed
+        m = build_vgg(name, width_mult=width, seed=0)
+        fast = train_classifier(m, data.train, data.val, cfg).seconds
+        m = build_vgg(name, width_mult=width, seed=0)
+        slow = dataloader_epochs(m, data.train, data.val, cfg, epochs)
+        print(f"{name:<8} {epochs / fast:14.3f} {epochs / slow:20.3f} {slow / fast:6.2f}")
+
+
+def gpu_estimate() -> None:
+    dev = torch.device("cuda")
+    data = load_cat_dog(noise_variance=0.05, noise_seed=0, device=dev)
+    cfg = CNNTrainConfig(lr=1e-3, weight_decay=5e-4, batch_size=128, max_epochs=3, patience=10)
+    per = {}
+    for name in ("vgg8+3", "vgg2+3"):
+        m = build_vgg(name, seed=0)
+        train_classifier(m, data.train, data.val, CNNTrainConfig(max_epochs=1))  # warm-up
+        torch.cuda.synchronize()
+        per[name] = train_classifier(m, data.train, data.val, cfg).seconds / 3
+        print(f"{name}: {per[name]:.3f} s/epoch on {torch.cuda.get_device_name()} (bf16 autocast, channels_last)")
+    for epochs in (30, 50, 100):
+        total = 6 * 10 * epochs * (per["vgg8+3"] + 2 * per["vgg2+3"])
+        print(f"paper sweep if every net ran {epochs} epochs: {total / 60:.1f} min")
+
+
+def gpu_sweep() -> None:
+    from kdlib.experiments import deep
+    from kdlib.results import load_or_run
+
+    t0 = time.perf_counter()
+    for c in deep.sweep("paper", deep.NOISE_VARIANCES, device="cuda"):
+        t = time.perf_counter()
+        rec = load_or_run(deep, c)
+        s = deep.summarize([rec])[0]
+        print(f"variance {c.noise_variance:4.2f}: {time.perf_counter() - t:6.1f} s  teacher {s['teacher']:.1f}  "
+              f"hard {s['hard']:.1f}  soft {s['soft']:.1f}", flush=True)
+    print(f"paper-scale sweep end to end: {(time.perf_counter() - t0) / 60:.2f} min (target: under 10)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", type=int, default=2000, help="training images for the CPU comparison")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--width", type=float, default=0.125)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--paper-sweep", action="store_true", help="on a GPU: run and store the paper-scale sweep")
+    ap.add_argument("--skip-cpu", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    if not a.skip_cpu:
+        cpu_bench(a.n, a.epochs, a.width, a.batch)
+    if torch.cuda.is_available():
+        gpu_sweep() if a.paper_sweep else gpu_estimate()
+    else:
+        print("no GPU here: the paper-scale timing (target: the whole sweep under 10 min on one H200) was not measured")
+
+
+if __name__ == "__main__":
+    main()

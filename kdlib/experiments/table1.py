@@ -1,0 +1,254 @@
+"""Chapter 1: the paper's Table 1 (binary MNIST, a 512-unit teacher, small students).
+
+One record = one dataset variant and one full setting: a teacher trained on
+hard labels, then for every (mode, width, seed) a student of the paper's model
+(symmetric initialisation, fixed outer layer, 1/sqrt(m) scaling) trained by
+projected SGD on the hard labels (logistic loss) or on the teacher's soft
+labels ``sigmoid(f_teacher(x) / T)`` (Bernoulli cross-entropy). All students
+of a record train together as one wide layer (:class:`kdlib.nets.StudentBank`);
+a hard and a soft student with the same width and seed start from the same
+initialisation.
+
+The paper leaves the learning rate, epochs, batch size, radius B, input scaling
+and seeds unreported; the defaults here are ours and Chapter 1 states why.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import torch
+
+from kdlib.data import binary_mnist, resolve_device, SCALINGS
+from kdlib.nets import check_width
+from kdlib.results import RunOutput
+from kdlib.train import PGDConfig, evaluate, make_bank, soft_labels, train_students, train_teacher
+
+NAME = "table1"
+DATASETS = ("reduced", "full")
+MODES = ("hard", "soft")
+
+
+@dataclass(frozen=True)
+class Config:
+    """One dataset variant of Table 1, and every setting the paper left open."""
+
+    dataset: str = "full"
+    widths: tuple[int, ...] = (4, 6, 8)
+    seeds: int = 10
+    epochs: int = 20
+    lr: float = 64.0
+    batch_size: int = 128
+    B: float = math.inf
+    scaling: str = "unit"
+    train_outer: bool = False
+    temperature: float = 1.0
+    teacher_width: int = 512
+    teacher_epochs: int = 30
+    teacher_lr: float = 64.0
+    teacher_B: float = math.inf
+    teacher_seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        widths = tuple(self.widths)
+        if not widths:
+            raise ValueError("widths must name at least one student width")
+        for w in widths:
+            check_width(w)
+        object.__setattr__(self, "widths", widths)
+        check_width(self.teacher_width)
+        if not isinstance(self.seeds, int) or self.seeds < 1:
+            raise ValueError(f"seeds (the number of runs) must be an integer >= 1, got {self.seeds!r}")
+        if self.scaling not in SCALINGS:
+            raise ValueError(f"scaling must be one of {SCALINGS}, got {self.scaling!r}")
+        if not self.temperature > 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        # PGDConfig validates lr, epochs, batch size and B.
+        self.student_pgd()
+        self.teacher_pgd()
+
+    def student_pgd(self) -> PGDConfig:
+        return PGDConfig(lr=self.lr, epochs=self.epochs, batch_size=self.batch_size, B=self.B, order_seed=1)
+
+    def teacher_pgd(self) -> PGDConfig:
+        return PGDConfig(lr=self.teacher_lr, epochs=self.teacher_epochs, batch_size=self.batch_size, B=self.teacher_B, order_seed=0)
+
+
+def run(config: Config, progress: bool = True) -> RunOutput:
+    """Train the teacher, then all students of ``config``; one row per model and seed."""
+    device = resolve_device(config.device)
+    train = binary_mnist(config.dataset, True, scaling=config.scaling, device=device)
+    test = binary_mnist(config.dataset, False, scaling=config.scaling, device=device)
+    teacher = _teacher(config, train, progress)
+    p = soft_labels(teacher, train.x, config.temperature)
+    t_test = evaluate(teacher, test.x, test.y)
+    t_train = evaluate(teacher, train.x, train.y)
+    rows: list[dict[str, Any]] = [
+        {
+            "dataset": config.dataset,
+            "model": "teacher",
+            "mode": "hard",
+            "width": config.teacher_width,
+            "seed": config.teacher_seed,
+            "test_acc": round(100 * float(t_test["accuracy"][0]), 4),
+            "train_acc": round(100 * float(t_train["accuracy"][0]), 4),
+        }
+    ]
+    seeds = list(range(config.seeds))
+    bank = make_bank(config.widths, seeds, MODES, train.x.shape[1], train_outer=config.train_outer, device=device)
+    log = train_students(
+        bank, train.x, train.y, modes=[s.tag for s in bank.specs], pgd=config.student_pgd(), soft_targets=p,
+        progress=progress, desc=f"{len(bank.specs)} students ({config.dataset})",
+    )
+    s_test = evaluate(bank, test.x, test.y)
+    s_train = evaluate(bank, train.x, train.y, p)
+    dist = bank.distance_ratio()
+    for s, spec in enumerate(bank.specs):
+        rows.append(
+            {
+                "dataset": config.dataset,
+                "model": "student",
+                "mode": spec.tag,
+                "width": spec.width,
+                "seed": spec.seed,
+                "test_acc": round(100 * float(s_test["accuracy"][s]), 4),
+                "train_acc": round(100 * float(s_train["accuracy"][s]), 4),
+                "train_logistic": round(float(s_train["logistic"][s]), 6),
+                "train_kl": round(float(s_train["kl"][s]), 6),
+                "final_epoch_loss": round(float(log.epoch_loss[-1, s]), 6),
+                "max_dist_ratio": round(float(dist[bank.student_slice(s)].max()), 4),
+            }
+        )
+    extra = {
+        "data": f"MNIST (torchvision files from {train.task.name} task; n_train={len(train)}, n_test={len(test)})",
+        "n_train": len(train),
+        "n_test": len(test),
+        "soft_label_mean_confidence": round(float((p - 0.5).abs().mean() + 0.5), 4),
+    }
+    return RunOutput(rows=rows, seeds=seeds, device=str(device), extra=extra)
+
+
+_TEACHERS: dict[tuple, torch.nn.Module] = {}
+
+
+def _teacher(config: Config, train, progress: bool):
+    """The trained teacher, cached in this process: a sweep that changes only student
+    settings trains it once (training is deterministic, so the cache changes no number)."""
+    key = (config.dataset, config.scaling, config.teacher_width, config.teacher_seed, config.batch_size, str(config.teacher_pgd()), str(train.x.device))
+    if key not in _TEACHERS:
+        _TEACHERS.clear()
+        _TEACHERS[key] = train_teacher(train, width=config.teacher_width, pgd=config.teacher_pgd(), seed=config.teacher_seed, progress=progress)
+    return _TEACHERS[key]
+
+
+def summarize(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and sample standard deviation of test accuracy per (dataset, model, mode, width)."""
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        groups.setdefault((r["dataset"], r["model"], r["mode"], r["width"]), []).append(r["test_acc"])
+    out = []
+    for (dataset, model, mode, width), accs in groups.items():
+        out.append(
+            {
+                "dataset": dataset,
+                "model": model,
+                "mode": mode,
+                "width": width,
+                "n": len(accs),
+                "mean": statistics.fmean(accs),
+                "std": statistics.stdev(accs) if len(accs) > 1 else float("nan"),
+            }
+        )
+    return out
+
+
+def paired_gaps(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Soft minus hard test accuracy per (dataset, width), paired by seed (same initialisation).
+
+    Returns mean, sample std and the count of seeds where soft beat hard.
+    """
+    acc: dict[tuple, float] = {}
+    for r in rows:
+        if r["model"] == "student":
+            acc[(r["dataset"], r["width"], r["seed"], r["mode"])] = r["test_acc"]
+    keys = sorted({(d, w) for (d, w, _, _) in acc})
+    out = []
+    for d, w in keys:
+        diffs = [
+            acc[(d, w, s, "soft")] - acc[(d, w, s, "hard")]
+            for (dd, ww, s, m) in acc
+            if dd == d and ww == w and m == "soft" and (d, w, s, "hard") in acc
+        ]
+        out.append(
+            {
+                "dataset": d,
+                "width": w,
+                "n": len(diffs),
+                "gap_mean": statistics.fmean(diffs),
+                "gap_std": statistics.stdev(diffs) if len(diffs) > 1 else float("nan"),
+                "soft_wins": sum(x > 0 for x in diffs),
+            }
+        )
+    return out
+
+
+def with_changes(config: Config, **changes: Any) -> Config:
+    """A copy of ``config`` with some fields changed (validated again)."""
+    return dataclasses.replace(config, **changes)
+
+
+#: Widths of the finer curve in Chapter 1 (test accuracy against width).
+CURVE_WIDTHS = (2, 4, 8, 16, 32, 64)
+
+
+def curve_config(base: Config, seeds: int = 5) -> Config:
+    """The width-curve setting: ``base`` with widths 2..64 and ``seeds`` runs each."""
+    return with_changes(base, widths=CURVE_WIDTHS, seeds=seeds)
+
+
+def settings_sweep(base: Config, seeds: int = 5) -> list[tuple[str, Config]]:
+    """The settings the paper left open, each changed alone from ``base`` (with ``seeds`` runs).
+
+    Input scaling ``pixel`` keeps pixels in [0, 1] (squared norms of about 100
+    instead of 1), so both learning rates are divided by 100 to take the same
+    step in function space.
+    """
+    b = with_changes(base, seeds=seeds)
+    return [
+        ("chapter default", b),
+        ("B = 1 (Theorem 2's radius)", with_changes(b, B=1.0)),
+        ("B = 4", with_changes(b, B=4.0)),
+        ("B = 16", with_changes(b, B=16.0)),
+        ("learning rate / 4", with_changes(b, lr=b.lr / 4)),
+        ("learning rate x 4", with_changes(b, lr=b.lr * 4)),
+        ("3x the epochs", with_changes(b, epochs=3 * b.epochs)),
+        ("full batch (100 steps)", with_changes(b, batch_size=0, epochs=100)),
+        ("pixel inputs in [0, 1]", with_changes(b, scaling="pixel", lr=b.lr / 100, teacher_lr=b.teacher_lr / 100)),
+        ("softer teacher, T = 2", with_changes(b, temperature=2.0)),
+        ("softer teacher, T = 4", with_changes(b, temperature=4.0)),
+        ("trained outer layer (not the paper's model)", with_changes(b, train_outer=True)),
+    ]
+
+
+def book_configs(datasets: tuple[str, ...] = DATASETS) -> list[Config]:
+    """Every configuration Chapter 1 shows, with its default parameters."""
+    configs = [Config(dataset=d) for d in datasets]
+    configs += [curve_config(Config(dataset=d)) for d in datasets]
+    configs += [cfg for _, cfg in settings_sweep(Config(dataset="full"))]
+    return configs
+
+
+if __name__ == "__main__":  # python -m kdlib.experiments.table1 [--recompute]
+    import sys
+
+    from kdlib.results import load_or_run
+
+    for cfg in book_configs():
+        rec = load_or_run(sys.modules[__name__], cfg, recompute="--recompute" in sys.argv)
+        print(f"{rec['key']}  {cfg.dataset:8s} widths={cfg.widths} seeds={cfg.seeds}  {rec['provenance']['wall_time_s']:.0f} s", flush=True)

@@ -1,0 +1,122 @@
+"""The neural tangent kernel of the paper's student: finite width and the limit.
+
+The student (paper, Section 3.1) is ``f(x; W) = m^{-1/2} sum_j a_j relu(<W_j, x>)``
+with ``a_j in {-1, +1}`` fixed. Its gradient with respect to row ``W_j`` is
+``m^{-1/2} a_j 1(<W_j, x> > 0) x``, so the (finite-width) NTK with respect to
+``W`` is
+
+    K_m(x, x') = (1/m) sum_j 1(<W_j, x> > 0) 1(<W_j, x'> > 0) <x, x'>      (a_j^2 = 1).
+
+At initialisation the rows are ``W_j ~ N(0, I_d)``; as ``m -> inf`` the average
+becomes an expectation over ``z ~ N(0, I_d)``:
+
+    K(x, x') = E_z[1(<z, x> > 0) 1(<z, x'> > 0)] <x, x'> = <phi_x, phi_x'>_H,
+
+with the paper's feature map ``phi_x(z) = 1(<z, x> > 0) x``. Only the direction
+of ``z`` matters, and in the plane of ``x, x'`` the two half-spaces
+``{<z, x> > 0}`` and ``{<z, x'> > 0}`` overlap on an arc of ``pi - theta`` out of
+``2 pi``, ``theta`` the angle between ``x`` and ``x'``. Hence the closed form
+(the degree-0 arc-cosine kernel of Cho & Saul, times the linear kernel)
+
+    K(x, x') = <x, x'> (pi - theta) / (2 pi).
+
+``theta = arccos(cos)`` loses all precision near ``theta = 0`` (the derivative
+of arccos is infinite at 1), so we use the stable form
+``theta = 2 atan2(||u - v||, ||u + v||)`` for unit ``u, v``, with
+``||u -+ v||^2 = 2 -+ 2 cos`` taken from the Gram matrix and clamped at 0.
+On the diagonal ``cos = 1`` in floating point gives ``||u - v|| = 0`` exactly,
+so ``theta = 0`` and ``K(x, x) = ||x||^2 / 2`` exactly.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+__all__ = ["limit_kernel", "empirical_ntk", "ntk_features", "angle_from_gram", "check_inputs"]
+
+
+def check_inputs(x: torch.Tensor, name: str = "x") -> torch.Tensor:
+    """A 2-D floating tensor of finite values with no all-zero row (which has no direction)."""
+    if not isinstance(x, torch.Tensor):
+        raise ValueError(f"{name} must be a torch tensor, got {type(x).__name__}")
+    if x.dim() != 2:
+        raise ValueError(f"{name} must be a matrix (n x d), got shape {tuple(x.shape)}")
+    if x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"{name} is empty: shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        x = x.to(torch.float32)
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} holds non-finite values (NaN or inf)")
+    return x
+
+
+def angle_from_gram(cos: torch.Tensor) -> torch.Tensor:
+    """The angle ``theta in [0, pi]`` from cosines, stably: ``2 atan2(sqrt(2-2c), sqrt(2+2c))``.
+
+    ``c`` is clamped to [-1, 1] first (round-off can push it slightly outside).
+    At ``c = 1`` exactly the result is 0 exactly.
+    """
+    c = cos.clamp(-1.0, 1.0)
+    return 2.0 * torch.atan2(torch.sqrt((2.0 - 2.0 * c).clamp_min(0.0)), torch.sqrt((2.0 + 2.0 * c).clamp_min(0.0)))
+
+
+@torch.no_grad()
+def limit_kernel(x: torch.Tensor, x2: torch.Tensor | None = None, *, chunk: int = 4096) -> torch.Tensor:
+    """The infinite-width NTK ``K(x_i, x2_j) = <x_i, x2_j> (pi - theta_ij) / (2 pi)``.
+
+    One matrix product ``x @ x2.T`` plus elementwise work, in the dtype of ``x``
+    (float32 or float64; anything else is promoted to float32). With ``x2=None``
+    the kernel of ``x`` with itself, whose diagonal is exactly ``||x_i||^2 / 2``.
+    ``chunk`` rows are processed at a time to bound the temporary memory.
+    """
+    x = check_inputs(x)
+    if x.dtype not in (torch.float32, torch.float64):
+        x = x.to(torch.float32)
+    same = x2 is None
+    x2 = x if same else check_inputs(x2, "x2").to(x.dtype)
+    if x2.shape[1] != x.shape[1]:
+        raise ValueError(f"x has {x.shape[1]} features but x2 has {x2.shape[1]}")
+    n1 = x.norm(dim=1)
+    n2 = n1 if same else x2.norm(dim=1)
+    if bool((n1 == 0).any()) or bool((n2 == 0).any()):
+        raise ValueError("an input row is all zeros: its angle to other inputs is undefined")
+    out = torch.empty(x.shape[0], x2.shape[0], dtype=x.dtype, device=x.device)
+    inv2 = 1.0 / n2
+    for s in range(0, x.shape[0], chunk):
+        g = x[s : s + chunk] @ x2.T  # <x, x'>
+        cos = g * (1.0 / n1[s : s + chunk])[:, None] * inv2[None, :]
+        if same:  # exact diagonal: the angle of a vector with itself is 0
+            idx = torch.arange(s, min(s + chunk, x.shape[0]), device=x.device)
+            cos[idx - s, idx] = 1.0
+        theta = angle_from_gram(cos)
+        out[s : s + chunk] = g * (math.pi - theta) * (0.5 / math.pi)
+    if same:
+        d = torch.arange(x.shape[0], device=x.device)
+        out[d, d] = 0.5 * (x * x).sum(1)
+    return out
+
+
+def ntk_features(W: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Activation pattern ``1(<W_j, x_i> > 0) / sqrt(m)`` (n x m); ``K_m = (A A^T) * (x x^T)``."""
+    if W.dim() != 2 or W.shape[1] != x.shape[1]:
+        raise ValueError(f"W must be m x d with d = {x.shape[1]}, got shape {tuple(W.shape)}")
+    return (x @ W.T > 0).to(x.dtype) / math.sqrt(W.shape[0])
+
+
+@torch.no_grad()
+def empirical_ntk(W: torch.Tensor, x: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor:
+    """The finite-width NTK with respect to ``W`` at the weights ``W`` (m x d):
+
+    ``K_m(x, x') = (1/m) sum_j 1(<W_j, x> > 0) 1(<W_j, x'> > 0) <x, x'>``
+    (the outer weights satisfy ``a_j^2 = 1``). At ``W = W(0)`` with ``W_j ~ N(0, I)``
+    it is a Monte-Carlo estimate of :func:`limit_kernel` with ``m`` samples, whose
+    error shrinks like ``1/sqrt(m)``. The symmetric initialisation repeats each row
+    twice, which leaves ``K_m`` unchanged relative to the ``m/2`` distinct rows.
+    """
+    x = check_inputs(x)
+    W = W.to(x.dtype)
+    x2 = x if x2 is None else check_inputs(x2, "x2").to(x.dtype)
+    A = ntk_features(W, x)
+    A2 = A if x2 is x else ntk_features(W, x2)
+    return (A @ A2.T) * (x @ x2.T)

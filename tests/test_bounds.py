@@ -1,0 +1,152 @@
+"""kdlib.bounds against the formulas evaluated by hand, and monotonicity.
+
+Reference values below were evaluated independently of kdlib (by hand from the
+printed formulas, with a calculator's precision); tolerance: relative 1e-6.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from kdlib import bounds
+
+REL = 1e-6
+
+
+def test_constants():
+    # C1 = 96 / (1 + e^2) = 96 / 8.38905609... = 11.44348...
+    assert bounds.C1 == pytest.approx(11.443480514, rel=REL)
+    assert bounds.C2 == pytest.approx(366.191376452, rel=REL)
+
+
+def test_theorem2_by_hand():
+    # n=50, delta=0.1: ln(1000) = 6.907755; bracket = 0.797885 + 3 * 2.628261 = 8.682667
+    r = bounds.theorem2(50, 1.0, 0.5, 0.1)
+    assert bounds.soft_bracket(50, 1.0, 0.1) == pytest.approx(8.682667215, rel=REL)
+    assert r.width == pytest.approx(1725.418467, rel=REL)  # (11.44348 / 0.5) * 8.682667^2
+    assert r.min_width == 1726
+    assert r.lr == pytest.approx(0.5 / 3)
+    assert r.steps == pytest.approx(36.0)  # 9 / 0.25
+    assert r.radius == 1.0
+    assert r.confidence == pytest.approx(0.7)
+
+
+def test_theorem2_steps_corrected_vs_printed():
+    # at eta = beta/3 both forms ask for 9/beta^2; for a smaller step only the corrected one grows
+    beta = 0.1
+    assert bounds.theorem2(10, 1.0, beta, 0.1, form="printed").steps == pytest.approx(900.0)
+    assert bounds.theorem2(10, 1.0, beta, 0.1, form="corrected").steps == pytest.approx(900.0)
+    small = beta / 30
+    assert bounds.theorem2(10, 1.0, beta, 0.1, eta=small, form="printed").steps == pytest.approx(900.0)
+    assert bounds.theorem2(10, 1.0, beta, 0.1, eta=small, form="corrected").steps == pytest.approx(9000.0)
+    with pytest.raises(ValueError, match="beta/3"):
+        bounds.theorem2(10, 1.0, beta, 0.1, eta=0.05)
+
+
+def test_theorem2_our_proof_is_smaller_than_printed():
+    for n in (10, 1000, 60000):
+        for beta in (0.5, 0.01):
+            ours = bounds.theorem2_width_our_proof(n, 1.0, beta, 0.1)
+            assert ours < bounds.theorem2(n, 1.0, beta, 0.1).width
+    # by hand: n=50, beta=0.5: (3/2) * (0.797885 + 2 * 2.628261)^2 = 1.5 * 6.054407^2 = 54.98375
+    assert bounds.theorem2_width_our_proof(50, 1.0, 0.5, 0.1) == pytest.approx(54.983754, rel=1e-6)
+
+
+def test_corollary4_by_hand():
+    # gamma = 0.5, eps = 0.2 -> beta = 0.25 * 0.2 / 32 = 1/640
+    cor = bounds.corollary4(50, 1.0, 0.5, 0.2, 0.1)
+    assert cor.loss_target == pytest.approx(1 / 640)
+    assert cor.width == pytest.approx(552133.90949, rel=REL)
+    assert cor.lr == pytest.approx(0.000520833333, rel=REL)  # gamma^2 eps / 96
+    assert cor.steps == pytest.approx(3686400.0, rel=REL)  # 9216 / (gamma^4 eps^2)
+    pr = bounds.corollary4(50, 1.0, 0.5, 0.2, 0.1, form="printed")
+    assert pr.width == pytest.approx(cor.width, rel=REL)
+    assert pr.lr == pytest.approx(0.05 / 3, rel=REL)
+    assert pr.steps == pytest.approx(3600.0, rel=REL)
+    # the corrected form is Theorem 2 at beta = gamma^2 eps / 32
+    th = bounds.theorem2(50, 1.0, 1 / 640, 0.1)
+    assert (th.width, th.lr, th.steps) == pytest.approx((cor.width, cor.lr, cor.steps), rel=1e-9)
+
+
+def test_proposition5_by_hand():
+    # gamma = 0.5, beta = 0.1, c = 0.5, n = 50, delta = 0.1: L = ln(2 / (0.0693147)) = 3.3622452
+    r = bounds.proposition5(50, 0.5, 0.5, 0.1, 0.1)
+    assert bounds.proposition5_log(0.1) == pytest.approx(3.362245194, rel=REL)
+    assert r.radius == pytest.approx(13.44898078, rel=REL)
+    assert r.steps == pytest.approx(5218.951732, rel=REL)
+    assert r.width == pytest.approx(88713.590987, rel=REL)
+    assert r.error_target == pytest.approx(0.1 / math.log(2))
+    e = bounds.proposition5_for_error(50, 0.5, 0.5, 0.1 / math.log(2), 0.1)
+    assert e.width == pytest.approx(r.width, rel=1e-9)
+
+
+def test_lemma3_and_lemma6():
+    assert bounds.lemma3_factor(0.1) == pytest.approx(3200.0)
+    assert bounds.lemma3_error_bound(1e-5, 0.1) == pytest.approx(0.032)
+    assert bounds.lemma3_error_bound(1.0, 0.1) == 1.0
+    # ln(2 * 50 / 0.1) = ln(1000): corrected sqrt(4 * 6.907755 / 100), printed sqrt(2 * ... / 100)
+    assert bounds.lemma6_radius(50, 100, 0.1) == pytest.approx(0.525652, rel=1e-5)
+    assert bounds.lemma6_radius(50, 100, 0.1, form="printed") == pytest.approx(0.371692, rel=1e-5)
+
+
+@pytest.mark.parametrize("form", bounds.FORMS)
+def test_monotone_in_gamma_and_eps(form):
+    """Smaller gamma or eps never asks for fewer neurons (nor fewer steps)."""
+    gammas = [1.0, 0.5, 0.2, 0.1, 0.03, 0.01, 0.001]
+    epss = [0.5, 0.2, 0.1, 0.03, 0.01, 0.001]
+    for eps in epss:
+        for fn in (bounds.corollary4, bounds.proposition5_for_error):
+            widths = [fn(1000, 1.0, g, eps, 0.05, form=form).width for g in gammas]
+            steps = [fn(1000, 1.0, g, eps, 0.05, form=form).steps for g in gammas]
+            assert all(b >= a for a, b in zip(widths, widths[1:]))
+            assert all(b >= a for a, b in zip(steps, steps[1:]))
+    for g in gammas:
+        for fn in (bounds.corollary4, bounds.proposition5_for_error):
+            widths = [fn(1000, 1.0, g, e, 0.05, form=form).width for e in epss]
+            assert all(b >= a for a, b in zip(widths, widths[1:]))
+    betas = [0.9, 0.5, 0.1, 0.01, 1e-4]
+    w = [bounds.theorem2(1000, 1.0, b, 0.05, form=form).width for b in betas]
+    assert all(b >= a for a, b in zip(w, w[1:]))
+
+
+def test_monotone_in_n_delta_c():
+    assert bounds.theorem2(10, 1.0, 0.1, 0.1).width < bounds.theorem2(10_000, 1.0, 0.1, 0.1).width
+    assert bounds.theorem2(10, 1.0, 0.1, 0.2).width < bounds.theorem2(10, 1.0, 0.1, 0.01).width
+    assert bounds.proposition5(10, 1.0, 0.1, 0.1, 0.1).width < bounds.proposition5(10, 0.5, 0.1, 0.1, 0.1).width
+
+
+def test_soft_wins_when_gamma_below_eps():
+    # the headline: soft needs fewer neurons on hard-to-separate data (gamma << eps)
+    assert bounds.soft_wins(1000, 1.0, 0.01, 0.1, 0.1)
+    assert not bounds.soft_wins(1000, 1.0, 0.5, 0.01, 0.1)
+    assert bounds.headline_order("hard", 0.1, math.exp(-3)) == pytest.approx(9 / 1e-4)
+    assert bounds.headline_order("hard", 0.1, math.exp(-3), form="printed") == pytest.approx(3 / 1e-4)
+    assert bounds.headline_order("soft", 0.1, 0.5) == pytest.approx(200.0)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: bounds.theorem2(0, 1.0, 0.1, 0.1),
+        lambda: bounds.theorem2(10, 0.0, 0.1, 0.1),
+        lambda: bounds.theorem2(10, 1.0, 1.5, 0.1),
+        lambda: bounds.theorem2(10, 1.0, 0.1, 0.4),
+        lambda: bounds.theorem2(10, 1.0, 0.1, 0.1, form="typo"),
+        lambda: bounds.corollary4(10, 1.0, 0.0, 0.1, 0.1),
+        lambda: bounds.corollary4(10, 1.0, 2.0, 0.1, 0.1),
+        lambda: bounds.proposition5(10, 1.0, 0.1, 0.1, 0.1, eta=2.0),
+        lambda: bounds.lemma6_radius(10, 1, 0.1),
+        lambda: bounds.headline_order("mixed", 0.1, 0.1),
+    ],
+)
+def test_bad_input_raises(call):
+    with pytest.raises(ValueError):
+        call()
+
+
+def test_even_ceil():
+    assert bounds.even_ceil(0.3) == 2
+    assert bounds.even_ceil(3.0) == 4
+    assert bounds.even_ceil(4.0) == 4
+    assert bounds.even_ceil(4.01) == 6

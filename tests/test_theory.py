@@ -1,0 +1,178 @@
+"""kdlib.experiments.theory: the kernel-limit teacher, Lemma 6's U, the proof's gap terms, a tiny run.
+
+Tolerances: float64 identities to 1e-10; Monte-Carlo estimates to 4 standard errors.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from kdlib import bounds
+from kdlib.data import DataUnavailableError, binary_mnist
+from kdlib.experiments import theory as th
+from kdlib.nets import TwoLayerNet, symmetric_init
+
+
+def _orthonormal(n: int, d: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(d, n, generator=g, dtype=torch.float64))
+    return q.T.contiguous()
+
+
+def test_witness_has_norm_at_most_one_and_inner_phi_matches():
+    x = _orthonormal(5, 12)
+    x = x + 0.3 * x.sum(0)  # not orthogonal any more
+    x = x / x.norm(dim=1, keepdim=True)
+    w = th.Witness(x, torch.tensor([0.3, -0.1, 0.2, -0.25, 0.15], dtype=torch.float64))
+    z = torch.randn(200, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    v = w(z)
+    assert bool((v.norm(dim=1) <= 1 + 1e-12).all())
+    direct = torch.stack([(z @ x[i] > 0).double() * (v @ x[i]) for i in range(5)], dim=1)
+    assert torch.allclose(w.inner_phi(z), direct, atol=1e-12)
+
+
+def test_teacher_logit_of_a_single_point_is_one_half():
+    # one unit input, y = +1: v(z) = x where <z, x> > 0, so z_1 = E[1(<z,x> > 0)] ||x||^2 = 1/2
+    x = _orthonormal(1, 10)
+    w = th.Witness(x, torch.ones(1, dtype=torch.float64))
+    z, se = th.teacher_logits(w, 1, 10, n_z=20_000, seed=0)
+    assert abs(float(z[0]) - 0.5) < 4 * float(se[0]) + 1e-12
+
+
+def test_kdlib_margin_teacher_agrees_with_independent_witness_on_two_orthogonal_points():
+    # x1 _|_ x2, labels +1/-1: by symmetry the dual weights are (1/2, 1/2) and
+    # gamma = P(both active) / sqrt 2 + P(only x1 active) = 1/(4 sqrt 2) + 1/4 = 0.42678
+    from kdlib import margin
+
+    x = _orthonormal(2, 8).to(torch.float32)
+    y = torch.tensor([1.0, -1.0])
+    est = margin.estimate_gamma(x, y, n_z=4000, seed=0)
+    z = margin.teacher_logits(est, x, n_z=40_000, seed=3).to(torch.float64)
+    expected = 0.25 / math.sqrt(2) + 0.25
+    assert torch.allclose(y.double() * z, torch.full((2,), expected, dtype=torch.float64), atol=0.015)
+    # our Witness with the same dual weights gives the same logits (independent code path)
+    w = th.Witness(x.double(), (est.p * est.y.double()).double())
+    z2, se = th.teacher_logits(w, 2, 8, n_z=40_000, seed=4)
+    assert torch.all((z2 - z).abs() < 5 * se * math.sqrt(2) + 1e-6)
+    zz = torch.randn(50, 8, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(w(zz), margin.witness(est, zz).double(), atol=1e-5)
+
+
+def test_lemma6_values_equal_the_linearised_network_at_U():
+    """f_i^0(U) from the Monte-Carlo-mean form equals m^{-1/2} sum_j a_j 1(W_j(0).x_i >= 0) U_j.x_i."""
+    x = _orthonormal(4, 9)
+    w = th.Witness(x, torch.tensor([0.4, -0.3, 0.2, -0.1], dtype=torch.float64))
+    m = 12
+    W0, a = symmetric_init(m, 9, seed=5, dtype=torch.float64)
+    U = a[:, None] * w(W0) / math.sqrt(m)
+    direct = ((a[:, None] * (W0 @ x.T >= 0).double() * (U @ x.T)).sum(0)) / math.sqrt(m)
+    assert torch.allclose(th.lemma6_values(w, x, m, seed=5), direct, atol=1e-12)
+    # the student at W(0) + U is in S_1: each row moves by ||v|| / sqrt(m) <= 1 / sqrt(m)
+    assert float((U.norm(dim=1) * math.sqrt(m)).max()) <= 1 + 1e-12
+
+
+def test_lemma6_deviation_within_the_corrected_radius():
+    x = _orthonormal(6, 16)
+    w = th.Witness(x, torch.tensor([0.2, -0.2, 0.1, -0.1, 0.2, -0.2], dtype=torch.float64))
+    z, _ = th.teacher_logits(w, 6, 16, n_z=200_000, seed=0)
+    for m in (64, 1024):
+        for seed in range(3):
+            dev = float((th.lemma6_values(w, x, m, seed=seed) - z).abs().max())
+            assert dev <= bounds.lemma6_radius(6, m, 0.1)
+
+
+def test_gap_terms_split_and_activation_changes():
+    torch.manual_seed(0)
+    x = _orthonormal(5, 10).to(torch.float32)
+    w = th.Witness(x.double(), torch.tensor([0.3, -0.3, 0.2, -0.1, 0.1], dtype=torch.float64))
+    z, _ = th.teacher_logits(w, 5, 10, n_z=5000, seed=0)
+    net = TwoLayerNet(40, 10, seed=2)
+    at0 = th.gap_terms(net, 0, x, w, z)
+    assert at0["term1"] == pytest.approx(0.0, abs=1e-12) and at0["term2"] == pytest.approx(0.0, abs=1e-12)
+    assert at0["gap"] == pytest.approx(at0["lemma6"], abs=1e-12)
+    with torch.no_grad():
+        net.W.add_(torch.randn_like(net.W) * 0.5)
+    B = 1.0
+    net.project(B)
+    moved = th.gap_terms(net, 0, x, w, z)
+    assert moved["gap"] <= moved["term1"] + moved["term2"] + moved["lemma6"] + 1e-12
+    # an activation can only change on a row with |W_j(0).x_i| <= B / sqrt(m)
+    W0 = net.W0.double()
+    near = (W0 @ x.double().T).abs() <= B / math.sqrt(40) + 1e-6
+    changed = (W0 @ x.double().T >= 0) != (net.W.detach().double() @ x.double().T >= 0)
+    assert bool((~changed | near).all())
+    assert moved["changed_frac"] <= float(near.double().mean(0).max()) + 1e-12
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="task"):
+        th.Config(task="cifar")
+    with pytest.raises(ValueError, match="even width"):
+        th.Config(widths=(7,))
+    with pytest.raises(ValueError, match="hard_lr"):
+        th.Config(hard_lr=2.0)
+    with pytest.raises(ValueError, match="delta"):
+        th.Config(delta=0.5)
+    assert th.Config(beta=0.1).soft_steps == 900
+    assert th.Config(beta=0.1).soft_lr == pytest.approx(0.1 / 3)
+
+
+def test_tiny_run_on_mnist():
+    try:
+        binary_mnist("reduced", limit=10)
+    except DataUnavailableError as exc:
+        pytest.skip(f"MNIST not available: {exc}")
+    cfg = th.Config(n=40, widths=(8, 32), seeds=(0,), beta=0.5, hard_steps=15, n_z=512, gamma_steps=200,
+                    n_z_eval=4000, lemma6_widths=(16,), lemma6_draws=1, checkpoints=2, curve_points=4)
+    out = th.run(cfg)
+    kinds = {r["kind"] for r in out.rows}
+    assert kinds == {"teacher", "lemma6", "train", "curve"}
+    teacher = next(r for r in out.rows if r["kind"] == "teacher")
+    assert teacher["gamma"] > 0 and teacher["teacher_error"] == 0.0
+    assert teacher["z_abs_max"] <= 1.0
+    train = [r for r in out.rows if r["kind"] == "train"]
+    assert len(train) == 4
+    for r in train:
+        # every neuron stays in its ball of radius B / sqrt(m) (float32 projection)
+        assert r["max_dist_ratio"] <= r["B"] * (1 + 1e-5)
+        # the train log's step loss is R(W(t)), as recomputed here
+        assert r["log_mismatch"] < 1e-5
+        if r["mode"] == "soft":
+            assert r["steps"] == 36 and r["lr"] == pytest.approx(0.5 / 3)
+            assert r["lemma3_max_ratio"] <= 1.0
+            assert r["init_loss"] == pytest.approx(teacher["init_kl"], rel=1e-5)
+        else:
+            assert r["init_loss"] == pytest.approx(math.log(2), rel=1e-6)
+        last = [c for c in out.rows if c["kind"] == "curve" and c["mode"] == r["mode"] and c["width"] == r["width"] and c["t"] == r["steps"]]
+        assert last and last[0]["avg_loss"] == pytest.approx(r["avg_loss"], rel=1e-12)
+
+
+@pytest.mark.slow
+def test_stored_teacher_and_lemma6_rows_regenerate():
+    """The stored records' teacher and Lemma 6 rows recompute (CPU, about a minute per task).
+
+    Tolerance: relative 1e-4 on every number (float32 solver, thread-count-dependent sums).
+    """
+    from kdlib.results import ResultStore
+
+    store = ResultStore()
+    for task in th.TASKS:
+        rec = store.load(th.NAME, th.Config(task=task))
+        if rec is None:
+            pytest.skip(f"no stored theory record for task {task}")
+        try:
+            data = th.load_data(th.Config(task=task))
+        except DataUnavailableError as exc:
+            pytest.skip(f"MNIST not available: {exc}")
+        _, _, gamma, rows = th.teacher_and_lemma6(th.Config(task=task), data.x, data.y)
+        stored = [r for r in rec["rows"] if r["kind"] in ("teacher", "lemma6")]
+        assert len(rows) == len(stored)
+        for new, old in zip(rows, stored):
+            assert new.keys() == old.keys()
+            for k, v in old.items():
+                if isinstance(v, float):
+                    assert new[k] == pytest.approx(v, rel=1e-4, abs=1e-9), (task, new["kind"], k)
+                else:
+                    assert new[k] == v
