@@ -56,6 +56,12 @@ class Config:
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        # papermill passes lists and ints: normalise so equal settings hash equally
+        for name in ("lr", "B", "temperature", "teacher_lr", "teacher_B"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError(f"{name} must be a number, got {value!r}")
+            object.__setattr__(self, name, float(value))
         widths = tuple(self.widths)
         if not widths:
             raise ValueError("widths must name at least one student width")
@@ -252,3 +258,63 @@ if __name__ == "__main__":  # python -m kdlib.experiments.table1 [--recompute]
     for cfg in book_configs():
         rec = load_or_run(sys.modules[__name__], cfg, recompute="--recompute" in sys.argv)
         print(f"{rec['key']}  {cfg.dataset:8s} widths={cfg.widths} seeds={cfg.seeds}  {rec['provenance']['wall_time_s']:.0f} s", flush=True)
+
+
+def comparison_rows(records: Iterable[dict[str, Any]], digits: int = 2) -> list[dict[str, Any]]:
+    """The paper's Table 1 beside ours: one row per (dataset, width), strings ready to print.
+
+    Ours: mean ± sample standard deviation of test accuracy (%) over seeds; the gap is
+    soft minus hard, paired by seed, with the count of seeds where soft was better.
+    """
+    from kdlib.paper import TABLE1
+    from kdlib.report import fmt, mean_std
+
+    all_rows = [r for rec in records for r in rec["rows"]]
+    summary = {(s["dataset"], s["model"], s["mode"], s["width"]): s for s in summarize(all_rows)}
+    gaps = {(g["dataset"], g["width"]): g for g in paired_gaps(all_rows)}
+    teachers = {d: s for (d, m, _, _), s in summary.items() if m == "teacher"}
+    out = []
+    for (dataset, width) in sorted(gaps, key=lambda k: (DATASETS.index(k[0]), -k[1])):
+        paper = TABLE1.get((dataset, width), {})
+        hard, soft, gap = summary[(dataset, "student", "hard", width)], summary[(dataset, "student", "soft", width)], gaps[(dataset, width)]
+        out.append(
+            {
+                "dataset": dataset,
+                "width": width,
+                "paper teacher": fmt(paper.get("teacher"), 2),
+                "our teacher": fmt(teachers[dataset]["mean"], digits) if dataset in teachers else "—",
+                "paper hard": fmt(paper.get("hard"), 2),
+                "our hard": mean_std(hard["mean"], hard["std"], digits),
+                "paper soft": fmt(paper.get("soft"), 2),
+                "our soft": mean_std(soft["mean"], soft["std"], digits),
+                "paper gap": fmt(paper["soft"] - paper["hard"], 2) if paper else "—",
+                "our gap (paired)": mean_std(gap["gap_mean"], gap["gap_std"], digits),
+                "soft better": f"{gap['soft_wins']}/{gap['n']}",
+            }
+        )
+    return out
+
+
+def sweep_rows(labelled: Iterable[tuple[str, dict[str, Any]]], digits: int = 2) -> list[dict[str, Any]]:
+    """One row per (setting, width): hard, soft and the paired gap; ``labelled`` = (label, record)."""
+    from kdlib.report import fmt, mean_std
+
+    out = []
+    for label, rec in labelled:
+        summary = {(s["model"], s["mode"], s["width"]): s for s in summarize(rec["rows"])}
+        teacher = next(s for (m, _, _), s in summary.items() if m == "teacher")
+        for g in paired_gaps(rec["rows"]):
+            w = g["width"]
+            out.append(
+                {
+                    "setting": label,
+                    "width": w,
+                    "teacher": fmt(teacher["mean"], digits),
+                    "soft-label confidence": fmt(rec["provenance"].get("soft_label_mean_confidence"), 3),
+                    "hard": mean_std(summary[("student", "hard", w)]["mean"], summary[("student", "hard", w)]["std"], digits),
+                    "soft": mean_std(summary[("student", "soft", w)]["mean"], summary[("student", "soft", w)]["std"], digits),
+                    "gap (paired)": mean_std(g["gap_mean"], g["gap_std"], digits),
+                    "soft better": f"{g['soft_wins']}/{g['n']}",
+                }
+            )
+    return out
