@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from kdlib.data import BinaryData
 from kdlib.losses import bernoulli_cross_entropy, bernoulli_entropy, logistic_loss

@@ -138,3 +138,21 @@ def test_summary_means_sds_and_paired_gap():
     assert (s["paper_teacher"], s["paper_hard"], s["paper_soft"]) == deep.PAPER_FIGURE[0.10]
     assert abs(s["paper_gap"] - 7.8) < 1e-9
     assert "81.0 ± 1.4" in deep.format_table([s])
+
+
+def test_stored_deep_records_state_profile_and_data_source():
+    from kdlib.results import ResultStore
+
+    records = ResultStore().records(deep.NAME)
+    if not records:
+        pytest.skip("no chapter-7 records stored yet")
+    for rec in records:
+        prov, cfg = rec["provenance"], rec["config"]
+        assert prov["profile"] == cfg["profile"]
+        assert prov["data_source"]["name"] in ("cifar10-torchvision", "cifar10-catdog-standin")
+        if prov["data_source"]["name"] == "cifar10-catdog-standin":
+            assert "NOT the original CIFAR-10" in prov["data_source"]["description"]
+        assert len(rec["rows"]) == 3 * cfg["runs"]
+        for row in rec["rows"]:
+            assert 0 <= row["test_acc"] <= 100 and 1 <= row["best_epoch"] <= row["epochs_run"] <= cfg["max_epochs"]
+            assert row["epochs_run"] == cfg["max_epochs"] or row["epochs_run"] == row["best_epoch"] + cfg["patience"]

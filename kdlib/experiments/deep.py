@@ -240,7 +240,7 @@ def plot_figure(summary: list[dict[str, Any]], label: str):
     Right: the soft-minus-hard gap vs noise variance. Returns the figure."""
     from kdlib.plots import MODE_COLORS, new_figure
 
-    fig, (ax, ax2) = new_figure(ncols=2, width=10.0, height=3.8)
+    fig, (ax, ax2) = new_figure(ncols=2, width=10.0, height=4.8)
     v = [s["noise_variance"] for s in summary]
     for key, name in (("teacher", "teacher VGG 8+3"), ("hard", "student VGG 2+3, hard"), ("soft", "student VGG 2+3, soft")):
         c = MODE_COLORS[key]
@@ -251,8 +251,8 @@ def plot_figure(summary: list[dict[str, Any]], label: str):
             ax.plot(*zip(*pv), color=c, ls="--", marker="s", mfc="none", alpha=0.8, label=f"{name} (paper)")
     ax.set_xlabel("noise variance σ² (pixels in [0, 1])")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"ours: {label}", fontsize=9)
-    ax.legend(fontsize=7, ncol=1)
+    fig.suptitle(f"ours: {label}", fontsize=9)
+    ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     ax2.errorbar(v, [s["gap"] for s in summary], yerr=[s["gap_sd"] for s in summary], color=MODE_COLORS["soft"],
                  marker="o", capsize=3, label="ours (mean ± sd of paired runs)")
     pg = [(s["noise_variance"], s["paper_gap"]) for s in summary if s["paper_gap"] is not None]
@@ -260,7 +260,7 @@ def plot_figure(summary: list[dict[str, Any]], label: str):
     ax2.axhline(0, color="k", lw=0.8)
     ax2.set_xlabel("noise variance σ² (pixels in [0, 1])")
     ax2.set_ylabel("soft − hard test accuracy (points)")
-    ax2.legend(fontsize=8)
+    ax2.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18))
     fig.tight_layout()
     return fig
 

@@ -229,6 +229,7 @@ def settings_sweep(base: Config, seeds: int = 5) -> list[tuple[str, Config]]:
     return [
         ("chapter default", b),
         ("B = 1 (Theorem 2's radius)", with_changes(b, B=1.0)),
+        ("B = 1, learning rate 1", with_changes(b, B=1.0, lr=1.0)),
         ("B = 4", with_changes(b, B=4.0)),
         ("B = 16", with_changes(b, B=16.0)),
         ("learning rate / 4", with_changes(b, lr=b.lr / 4)),
@@ -239,6 +240,7 @@ def settings_sweep(base: Config, seeds: int = 5) -> list[tuple[str, Config]]:
         ("softer teacher, T = 2", with_changes(b, temperature=2.0)),
         ("softer teacher, T = 4", with_changes(b, temperature=4.0)),
         ("trained outer layer (not the paper's model)", with_changes(b, train_outer=True)),
+        ("trained outer layer, learning rate / 4", with_changes(b, train_outer=True, lr=b.lr / 4)),
     ]
 
 
@@ -317,4 +319,25 @@ def sweep_rows(labelled: Iterable[tuple[str, dict[str, Any]]], digits: int = 2) 
                     "soft better": f"{g['soft_wins']}/{g['n']}",
                 }
             )
+    return out
+
+
+def seed_ranges(records: Iterable[dict[str, Any]], digits: int = 2) -> list[dict[str, Any]]:
+    """Lowest and highest test accuracy over seeds per (dataset, width, mode), beside the paper's
+    single number: is the paper's value inside the range of our runs?"""
+    from kdlib.paper import TABLE1
+    from kdlib.report import fmt
+
+    acc: dict[tuple, list[float]] = {}
+    for rec in records:
+        for r in rec["rows"]:
+            if r["model"] == "student":
+                acc.setdefault((r["dataset"], r["width"], r["mode"]), []).append(r["test_acc"])
+    out = []
+    for (d, w, m) in sorted(acc, key=lambda k: (DATASETS.index(k[0]), -k[1], k[2])):
+        paper = TABLE1.get((d, w), {}).get(m)
+        lo, hi = min(acc[(d, w, m)]), max(acc[(d, w, m)])
+        inside = "—" if paper is None else ("yes" if lo <= paper <= hi else ("below" if paper < lo else "above"))
+        out.append({"dataset": d, "width": w, "labels": m, "runs": len(acc[(d, w, m)]), "lowest": fmt(lo, digits),
+                    "highest": fmt(hi, digits), "paper": fmt(paper, 2), "paper inside our range": inside})
     return out
