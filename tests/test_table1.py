@@ -80,3 +80,12 @@ def test_stored_reduced_table1_record_regenerates(mnist_raw):
     assert stored.keys() == fresh.keys()
     worst = max(abs(stored[k] - fresh[k]) for k in stored)
     assert worst <= 0.25, f"largest difference {worst:.2f} points"
+
+
+def test_widths_given_as_text_by_papermill():
+    assert table1.Config(widths="[4, 6]").widths == (4, 6)
+    assert table1.Config(widths=8).widths == (8,)
+    with pytest.raises(ValueError, match="even width"):
+        table1.Config(widths="[4, 5]")
+    with pytest.raises(ValueError, match="list of even integers"):
+        table1.Config(widths="four")

@@ -176,3 +176,62 @@ def test_stored_teacher_and_lemma6_rows_regenerate():
                     assert new[k] == pytest.approx(v, rel=1e-4, abs=1e-9), (task, new["kind"], k)
                 else:
                     assert new[k] == v
+
+
+def _fake_record() -> dict:
+    cfg = th.Config(widths=(4,), seeds=(0, 1), lemma6_widths=(8,), lemma6_draws=2)
+    from kdlib.results import config_dict
+
+    rows = [
+        {"kind": "teacher", "n": 10, "d": 3, "gamma": 0.05, "gamma_lower": 0.05, "gamma_upper": 0.06, "gamma_interval_lo": 0.04,
+         "gamma_interval_hi": 0.07, "z_se_max": 0.001, "z_abs_mean": 0.05, "z_abs_max": 0.08, "margin_median": 0.06,
+         "teacher_error": 0.0, "init_kl": 3e-4},
+        {"kind": "lemma6", "width": 8, "draw": 0, "max_dev": 0.2, "mean_dev": 0.1, "radius_printed": 0.5, "radius_corrected": 0.7},
+        {"kind": "lemma6", "width": 8, "draw": 1, "max_dev": 0.6, "mean_dev": 0.3, "radius_printed": 0.5, "radius_corrected": 0.7},
+    ]
+    for mode in ("soft", "hard"):
+        for seed, (avg, err) in enumerate([(0.01, 0.2), (0.03, 0.4)]):
+            r = {"kind": "train", "mode": mode, "width": 4, "seed": seed, "steps": 9, "lr": 0.1, "B": 1.0, "init_loss": 0.05,
+                 "avg_loss": avg, "final_loss": avg, "avg_error": err, "final_error": err, "init_error": 0.5,
+                 "max_dist_ratio": 0.5 + seed, "log_mismatch": 0.0}
+            if mode == "soft":
+                r.update(lemma3_max_ratio=0.1, activation_bound=0.9, gap_term1=0.01, gap_term2=0.02, gap_lemma6=0.3, gap_gap=0.31,
+                         gap_changed_frac=0.05)
+            else:
+                r.update(steps_required=1e6, width_required=1e9)
+            rows.append(r)
+    return {"config": config_dict(cfg), "rows": rows}
+
+
+def test_tables_aggregate_as_documented():
+    rec = _fake_record()
+    lem = th.lemma6_table(rec).splitlines()
+    # worst draw 0.6 > printed radius 0.5 -> "no"; mean of the mean deviations 0.2
+    assert lem[1].split() == ["8", "0.2", "0.6", "1.7", "0.5", "0.7", "no"]
+    soft = th.soft_table(rec).splitlines()[1].split()
+    # mean over seeds of avg KL: 0.02; both <= beta = 0.1; mean error 0.3; worst distance 1.5
+    assert soft == ["4", "0.05", "0.02", "0.1", "yes", "0.3", "0.3", "1.5", "0.1"]
+    hard = th.hard_table(rec).splitlines()[1].split()
+    assert hard[:4] == ["4", "1", "9", "1.0e+06"]
+    assert "0.04" in th.teacher_table([rec]) and "[0.04, 0.07]" in th.teacher_table([rec])
+    assert th.gap_table(rec).splitlines()[1].split() == ["4", "0.01", "0.02", "0.3", "0.31", "0.05", "0.9"]
+
+
+def test_crossover_gamma_equalises_the_widths():
+    n, delta = 35_000, 0.1
+    for eps in (0.01, 0.05, 0.2):
+        g = th.crossover_gamma(eps, n, delta)
+        ratio = bounds.corollary4(n, 1.0, g, eps, delta).width / bounds.proposition5_for_error(n, 1.0, g, eps, delta).width
+        assert ratio == pytest.approx(1.0, rel=1e-6)
+        assert bounds.soft_wins(n, 1.0, 0.5 * g, eps, delta) and not bounds.soft_wins(n, 1.0, 2 * g, eps, delta)
+    grid = th.width_ratio_grid([0.001, 0.5], [0.05], n, delta)
+    assert grid[0][0] < 0 < grid[0][1]
+
+
+def test_practice_table_matches_bounds():
+    row = dict(task="full", mode="soft", n=60000, gamma=0.03, eps=0.05, width_used=4, source="x")
+    line = th.practice_table([row], 0.1).splitlines()[1].split()
+    req = bounds.corollary4(60000, 1.0, 0.03, 0.05, 0.1)
+    assert line[5] == f"{req.width:.1e}"
+    with pytest.raises(ValueError, match="mode"):
+        th.practice_table([dict(row, mode="mixed")], 0.1)

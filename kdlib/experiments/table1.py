@@ -14,6 +14,7 @@ and seeds unreported; the defaults here are ours and Chapter 1 states why.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 import math
 import statistics
@@ -62,7 +63,15 @@ class Config:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise ValueError(f"{name} must be a number, got {value!r}")
             object.__setattr__(self, name, float(value))
-        widths = tuple(self.widths)
+        widths = self.widths
+        if isinstance(widths, str):  # papermill -p widths "[4, 6]" passes a string
+            try:
+                widths = ast.literal_eval(widths)
+            except (ValueError, SyntaxError):
+                raise ValueError(f"widths must be a list of even integers, got {self.widths!r}") from None
+        if isinstance(widths, int):
+            widths = (widths,)
+        widths = tuple(widths)
         if not widths:
             raise ValueError("widths must name at least one student width")
         for w in widths:

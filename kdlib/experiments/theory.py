@@ -26,6 +26,9 @@ One record per configuration (one MNIST task, ``n`` unit-norm training points, s
   the checkpoints (soft students).
 - ``curve``: the running average of the loss and the error at a few steps.
 
+Below the experiment: the fixed-width tables and figures of Chapters 4 and 5, and
+Chapter 5's comparison of the width requirements (:func:`crossover_gamma`,
+:func:`width_ratio_grid`, :func:`practice_table`).
 """
 from __future__ import annotations
 
@@ -505,10 +508,10 @@ def plot_width_requirements(axes, n: int, delta: float, eps_fixed: float = 0.05,
     ax0.legend(fontsize=8)
     epss = np.logspace(-4, -0.31, 60)
     grid = np.array(width_ratio_grid(list(gammas), list(epss), n, delta, c))
-    pcm = ax1.pcolormesh(gammas, epss, grid, cmap="RdBu", vmin=-8, vmax=8, shading="auto")
+    pcm = ax1.pcolormesh(gammas, epss, grid, cmap="RdBu_r", vmin=-8, vmax=8, shading="auto")
     ax1.contour(gammas, epss, grid, levels=[0.0], colors="k", linewidths=1.2)
+    ax1.plot([], [], "k-", lw=1.2, label="equal widths")
     ax1.plot(gammas, gammas, "k--", lw=1, label="gamma = eps (paper's summary)")
-    ax1.plot(np.sqrt(epss) * np.log(1 / epss), epss, "k:", lw=1, label="gamma = sqrt(eps) ln(1/eps) (orders, corrected)")
     ax1.set_xscale("log")
     ax1.set_yscale("log")
     ax1.set_xlim(gammas[0], gammas[-1])
