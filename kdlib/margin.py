@@ -23,24 +23,28 @@ Estimator. (1) Warm start: the minimiser of ``E||g_p||^2 = p^T Q p`` with
 ``Q_ij = y_i y_j K(x_i, x_j)`` (``K`` the limiting kernel of :mod:`kdlib.ntk`, in
 closed form); ``sqrt(min_p p^T Q p)`` is itself an upper bound on gamma (Jensen),
 the hard-margin kernel-SVM margin. (2) Pairwise Frank-Wolfe with exact line
-search on the sample average ``F_K(p) = (1/K) sum_k ||g_p(z_k)||`` over ``K``
-fixed draws. We keep ``P_ki = 1(<z_k, x_i> > 0) <g_p(z_k), x_i>`` and
-``||g_p(z_k)||`` and update both in ``O(K n)`` per step through the Gram matrix
-of the inputs (a step moves mass between two points), so a step costs no
-``K x n x d`` product. (3) Certification on *fresh* draws, independent of the
-solver's: ``upper = mean ||g_p(z)||`` (an unbiased estimate of ``F(p) >= gamma``)
-with its standard error, and per point the witness margin ``m_i(p)`` with its
-standard error; ``lower = min_i m_i`` (``v_p`` is admissible, so every true
-``m_i(p) <= ... `` and ``min_i m_i(p) <= gamma``). :meth:`MarginEstimate.interval`
-turns these into a conservative interval ``[min_i (m_i - k se_i), upper + k upper_se]``.
+search on the sample average over ``K`` fixed draws of ``z``. We keep
+``P_ki = 1(<z_k, x_i> > 0) <g_p(z_k), x_i>`` and ``||g_p(z_k)||`` and update both
+in ``O(K n)`` per step through the Gram matrix of the inputs (a step moves mass
+between two points), so a step costs no ``K x n x d`` product. A control
+variate lowers the sampling noise: since ``E||g_p||^2 = p^T Q p`` exactly, the
+solver minimises ``mean_k [||g_k|| - ||g_k||^2 / (2c)] + p^T Q p / (2c)``, which
+has the same expectation, with the constant ``c = sqrt(p0^T Q p0)`` fixed before
+any draw. (3) Certification on *fresh* draws, independent of the solver's:
+``upper`` estimates ``F(p) >= gamma`` (unbiased), and per point the witness
+margin ``m_i(p)`` is estimated with its standard error; ``lower = min_i m_i``
+(``v_p`` is admissible, so the true ``min_i m_i(p) <= gamma``).
+:meth:`MarginEstimate.interval` turns these into the conservative interval
+``[min_i (m_i - k se_i), upper + k upper_se]`` (``k = 3`` by default).
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from kdlib.ntk import check_inputs, limit_kernel
 
@@ -135,6 +139,7 @@ class MarginEstimate:
     train_gap: float
     steps: int
     history: list[tuple[int, float, float]] = field(default_factory=list)
+    c: float | None = None
 
     @property
     def n(self) -> int:
@@ -191,6 +196,13 @@ def _draw(k: int, d: int, gen: torch.Generator, dtype: torch.dtype, device) -> t
     return torch.randn(k, d, generator=gen, dtype=torch.float32).to(device=device, dtype=dtype)
 
 
+def _kernel_part(p: torch.Tensor, x: torch.Tensor, y: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """``E_z[1(<z, q_j> > 0) <g_p(z), q_j>] = sum_i p_i y_i K(q_j, x_i)`` exactly (closed-form kernel)."""
+    sup = torch.nonzero(p > 0).flatten()
+    k = limit_kernel(q.to(torch.float64), x[sup].to(torch.float64))
+    return k @ (p[sup] * y[sup]).to(torch.float64)
+
+
 @torch.no_grad()
 def witness_margins(
     p: torch.Tensor,
@@ -200,39 +212,92 @@ def witness_margins(
     n_z: int,
     seed: int,
     queries: torch.Tensor | None = None,
+    c: float | None = None,
     chunk: int = 4096,
 ) -> dict[str, torch.Tensor | float]:
-    """Monte-Carlo over ``n_z`` fresh draws of ``E_z 1(<z, q_j> > 0) <v_p(z), q_j>`` per query ``q_j``
-    (default: the data ``x``), with standard errors, and of ``E||g_p(z)||``.
+    """Monte Carlo over ``n_z`` fresh draws of ``E_z 1(<z, q_j> > 0) <v_p(z), q_j>`` per query ``q_j``
+    (default: the data ``x``), with standard errors, and of ``F(p) = E||g_p(z)||``.
 
+    Control variate (exact in expectation for any constant ``c > 0``): since
+    ``E[1(<z,q> > 0) <g_p(z), q>] = sum_i p_i y_i K(q, x_i)`` in closed form, we average
+    ``1(<z,q> > 0) <g_p(z), q> (1/||g_p(z)|| - 1/c)`` and add the exact term divided by
+    ``c``; likewise ``E||g|| = E[||g|| - ||g||^2/(2c)] + p^T Q p / (2c)``. With ``c``
+    near ``||g_p(z)||`` the variance drops (about 2x on MNIST). ``c=None``: plain Monte Carlo.
     Returns ``mean`` (per query, without the label), ``se``, ``norm_mean``, ``norm_se``.
     """
     _check_count("n_z", n_z, 2)
     q = x if queries is None else check_inputs(queries, "queries").to(x.dtype)
+    if c is not None and not (c > 0 and math.isfinite(c)):
+        raise ValueError(f"the control-variate constant c must be finite and > 0, got {c}")
     gen = torch.Generator().manual_seed(int(seed))
     s1 = torch.zeros(q.shape[0], dtype=torch.float64, device=x.device)
     s2 = torch.zeros_like(s1)
     n1 = n2 = 0.0
     done = 0
+    inv_c = 0.0 if c is None else 1.0 / c
+    zero = torch.zeros((), dtype=x.dtype, device=x.device)
     while done < n_z:
         k = min(chunk, n_z - done)
         z = _draw(k, x.shape[1], gen, x.dtype, x.device)
         G = _g(p.to(x.dtype), x, y, z)
         nr = G.norm(dim=1)
-        V = G / nr.clamp_min(1e-30)[:, None]
-        zq = z @ q.T
-        R = torch.where(zq > 0, V @ q.T, torch.zeros((), dtype=x.dtype, device=x.device)).to(torch.float64)
+        w = torch.where(nr > 0, 1.0 / nr.clamp_min(1e-30), zero) - inv_c
+        R = (torch.where(z @ q.T > 0, G @ q.T, zero) * w[:, None]).to(torch.float64)
         s1 += R.sum(0)
         s2 += (R * R).sum(0)
         nr64 = nr.to(torch.float64)
-        n1 += float(nr64.sum())
-        n2 += float((nr64 * nr64).sum())
+        h = nr64 - inv_c * 0.5 * nr64 * nr64
+        n1 += float(h.sum())
+        n2 += float((h * h).sum())
         done += k
     mean = s1 / n_z
     var = (s2 / n_z - mean * mean).clamp_min(0) * n_z / (n_z - 1)
     nm = n1 / n_z
     nv = max(n2 / n_z - nm * nm, 0.0) * n_z / (n_z - 1)
+    if c is not None:
+        pd = p.to(torch.float64)
+        mean = mean + _kernel_part(pd, x, y.to(torch.float64), q) / c
+        sup = torch.nonzero(pd > 0).flatten()
+        xs = x[sup].to(torch.float64)
+        w = pd[sup] * y[sup].to(torch.float64)
+        Qs = (w[:, None] * w[None, :]) * limit_kernel(xs)
+        nm = nm + float(Qs.sum()) / (2 * c)
     return {"mean": mean, "se": (var / n_z).sqrt(), "norm_mean": nm, "norm_se": math.sqrt(nv / n_z)}
+
+
+def _line_search(
+    aa: torch.Tensor, ab: torch.Tensor, bb: torch.Tensor, wts: torch.Tensor, t_max: float,
+    inv_c: float = 0.0, lin: float = 0.0, quad: float = 0.0,
+) -> float:
+    """``argmin_{0 <= t <= t_max} h(t)``, ``h(t) = sum_k w_k [r_k(t) - inv_c r_k(t)^2 / 2] + inv_c (lin t + quad t^2 / 2)``
+    with ``r_k(t) = sqrt(aa_k + 2 t ab_k + t^2 bb_k)`` (the control-variate sample objective
+    along a pairwise direction; ``inv_c = 0``: plain).
+
+    Bisection on the derivative, in float64 numpy over the draws the step touches.
+    """
+    act = ((ab != 0) | (bb != 0)).cpu().numpy()
+    Wt = wts.cpu().numpy().astype(np.float64)[act]
+    A = aa.cpu().numpy().astype(np.float64)[act]
+    B = ab.cpu().numpy().astype(np.float64)[act]
+    C = bb.cpu().numpy().astype(np.float64)[act]
+
+    def dh(t: float) -> float:
+        r = np.sqrt(np.maximum(A + 2 * t * B + t * t * C, 0.0))
+        num = B + t * C
+        return float((Wt * (np.where(r > 0, num / np.maximum(r, 1e-300), 0.0) - inv_c * num)).sum()) + inv_c * (lin + quad * t)
+
+    lo, hi = 0.0, t_max
+    if dh(hi) <= 0:
+        return hi
+    if dh(0.0) >= 0:
+        return 0.0
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        if dh(mid) > 0:
+            hi = mid
+        else:
+            lo = mid
+    return 0.5 * (lo + hi)
 
 
 @torch.no_grad()
@@ -246,13 +311,26 @@ def _pairwise_fw(
     tol: float,
     refresh: int,
     progress: bool,
+    Q: torch.Tensor | None = None,
+    c: float | None = None,
+    weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, float, float, int, list[tuple[int, float, float]]]:
-    """Pairwise Frank-Wolfe on ``F_K(p) = mean_k ||g_p(z_k)||`` (see the module docstring)."""
+    """Pairwise Frank-Wolfe on the sample objective (see the module docstring).
+
+    Plain: ``F_K(p) = sum_k w_k ||g_p(z_k)||`` (``weights`` w, default uniform ``1/K``). With ``Q`` (exact ``y_i y_j K(x_i, x_j)``) and
+    ``c``: the control-variate objective ``mean_k [||g_k|| - ||g_k||^2/(2c)] + p^T Q p/(2c)``,
+    which has the same expectation and a smaller sampling error.
+    Returns ``p``, the sample value, the sample duality gap, the number of steps, a history.
+    """
     dt = x.dtype
     M = (z @ x.T > 0).to(dt)  # K x n masks
     K = M.shape[0]
+    wts = torch.full((K,), 1.0 / K, dtype=dt, device=x.device) if weights is None else weights.to(dt)
     gram = x @ x.T
     sq = gram.diagonal().clone()
+    use_cv = Q is not None and c is not None
+    inv_c = 1.0 / c if use_cv else 0.0
+    Qd = Q.to(dt) if use_cv else None
 
     def rebuild(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         sup = torch.nonzero(p > 0).flatten()
@@ -260,52 +338,49 @@ def _pairwise_fw(
         return (G @ x.T) * M, G.norm(dim=1)  # Pm_ki = M_ki <g_k, x_i>, ||g_k||
 
     Pm, nr = rebuild(p)
+    Qp = Qd @ p if use_cv else None
     hist: list[tuple[int, float, float]] = []
     F = gap = math.inf
     t_steps = 0
-    bar = tqdm(range(steps), desc="gamma (pairwise FW)", disable=not progress, leave=False)
+    bar = tqdm(range(steps + 1), desc="gamma (pairwise FW)", disable=not progress, leave=False)
     for it in bar:
         if it and it % refresh == 0:
             Pm, nr = rebuild(p)
-        inv = torch.where(nr > 0, 1.0 / nr.clamp_min(1e-30), torch.zeros_like(nr))
-        m = y * (inv @ Pm) / K  # witness margins on the sample = gradient of F_K
-        F = float(nr.mean())
+            if use_cv:
+                Qp = Qd @ p
+        w = torch.where(nr > 0, 1.0 / nr.clamp_min(1e-30), torch.zeros_like(nr)) - inv_c
+        m = y * ((w * wts) @ Pm)  # witness margins on the sample = gradient of the objective
+        if use_cv:
+            m = m + inv_c * Qp
+            F = float(((nr - 0.5 * inv_c * nr * nr) * wts).sum()) + 0.5 * inv_c * float(p @ Qp)
+        else:
+            F = float((nr * wts).sum())
         s = int(torch.argmin(m))
         a = int(torch.where(p > 0, m, torch.full_like(m, -math.inf)).argmax())
         gap = F - float(m[s])
         if it % 50 == 0:
             hist.append((it, F, float(m[s])))
             bar.set_postfix(F=f"{F:.5f}", gap=f"{gap:.2e}")
-        if gap <= tol * F or s == a:
+        if gap <= tol * F or s == a or it == steps:
             break
         # direction b_k = y_s M_ks x_s - y_a M_ka x_a ; t in [0, p_a]
         Ms, Ma = M[:, s], M[:, a]
         ab = y[s] * Pm[:, s] - y[a] * Pm[:, a]
         bb = Ms * sq[s] + Ma * sq[a] - 2 * y[s] * y[a] * Ms * Ma * gram[s, a]
         aa = nr * nr
-        lo, hi = 0.0, float(p[a])
-
-        def dh(t: float) -> float:
-            r = (aa + 2 * t * ab + t * t * bb).clamp_min(0).sqrt()
-            num = ab + t * bb
-            return float(torch.where(r > 0, num / r.clamp_min(1e-30), torch.zeros_like(r)).mean())
-
-        if dh(hi) <= 0:
-            t = hi
-        else:
-            for _ in range(40):
-                mid = 0.5 * (lo + hi)
-                if dh(mid) > 0:
-                    hi = mid
-                else:
-                    lo = mid
-            t = 0.5 * (lo + hi)
+        lin = quad = 0.0
+        if use_cv:
+            lin = float(Qp[s] - Qp[a])
+            quad = float(Qd[s, s] + Qd[a, a] - 2 * Qd[s, a])
+        t = _line_search(aa, ab, bb, wts, float(p[a]), inv_c, lin, quad)
         if t <= 0:
             break
         cs = (t * y[s]) * Ms
         ca = (t * y[a]) * Ma
         Pm.add_(torch.outer(cs, gram[s]).sub_(torch.outer(ca, gram[a])).mul_(M))
         nr = (aa + 2 * t * ab + t * t * bb).clamp_min(0).sqrt()
+        if use_cv:
+            Qp += t * (Qd[:, s] - Qd[:, a])
         p[s] += t
         p[a] -= t
         if float(p[a]) <= 1e-12 * float(p.max()):
@@ -326,6 +401,7 @@ def estimate_gamma(
     steps: int = 3000,
     tol: float = 1e-4,
     refresh: int = 200,
+    control_variate: bool = True,
     dtype: torch.dtype = torch.float32,
     progress: bool = False,
 ) -> MarginEstimate:
@@ -333,25 +409,30 @@ def estimate_gamma(
 
     ``n_z`` draws of ``z`` for the solver, ``n_eval`` (default ``4 n_z``) fresh
     draws for the certificate (seeded ``seed + 1``; the solver's are seeded ``seed``).
-    ``steps`` pairwise Frank-Wolfe steps at most, stopping early when the sample
-    duality gap falls under ``tol`` times the sample value.
+    The solver starts from the exact kernel-SVM dual ``p0`` and takes at most
+    ``steps`` pairwise Frank-Wolfe steps (0: keep ``p0``), stopping early when the
+    sample duality gap falls under ``tol`` times the sample value.
+    ``control_variate``: use the closed-form kernel as a control variate with the
+    constant ``c = sqrt(p0^T Q p0)`` (fixed before any draw, so the estimates stay unbiased).
     """
     x, y = check_labelled(x, y)
     _check_count("n_z", n_z, 1)
-    _check_count("steps", steps, 1)
+    _check_count("steps", steps, 0)
     n_eval = 4 * n_z if n_eval is None else _check_count("n_eval", n_eval, 2)
     x = x.to(dtype)
     y = y.to(dtype)
     Q = (y[:, None] * y[None, :]).to(torch.float64) * limit_kernel(x.to(torch.float64))
     p0 = kernel_svm_dual(Q)
     svm_upper = math.sqrt(max(float(p0 @ Q @ p0), 0.0))
+    c = svm_upper if (control_variate and svm_upper > 0) else None
     gen = torch.Generator().manual_seed(int(seed))
     z = _draw(n_z, x.shape[1], gen, dtype, x.device)
     p, F, gap, t_steps, hist = _pairwise_fw(
-        x, y, p0.to(dtype).clone(), z, steps=steps, tol=tol, refresh=refresh, progress=progress
+        x, y, p0.to(dtype).clone(), z, steps=steps, tol=tol, refresh=refresh, progress=progress,
+        Q=Q if c is not None else None, c=c,
     )
     del z
-    ev = witness_margins(p, x, y, n_z=n_eval, seed=seed + 1)
+    ev = witness_margins(p, x, y, n_z=n_eval, seed=seed + 1, c=c)
     margins = (y.to(torch.float64) * ev["mean"]).cpu()
     se = ev["se"].cpu()
     i = int(torch.argmin(margins))
@@ -373,6 +454,7 @@ def estimate_gamma(
         train_gap=gap,
         steps=t_steps,
         history=hist,
+        c=c,
     )
 
 
@@ -387,26 +469,33 @@ def teacher_logits(estimate: MarginEstimate, x: torch.Tensor, *, n_z: int = 1638
     x = check_inputs(x).to(estimate.x.dtype)
     if x.shape[1] != estimate.x.shape[1]:
         raise ValueError(f"x has {x.shape[1]} features, the estimate's data {estimate.x.shape[1]}")
-    out = witness_margins(estimate.p, estimate.x, estimate.y, n_z=n_z, seed=seed, queries=x)
+    out = witness_margins(estimate.p, estimate.x, estimate.y, n_z=n_z, seed=seed, queries=x, c=estimate.c)
     return out["mean"].to(torch.float32).cpu()
 
 
-def exact_gamma_2d(x: torch.Tensor, y: torch.Tensor, *, grid: int = 200000) -> float:
-    """gamma in two dimensions by exact angular integration over a fine grid of directions.
+def exact_gamma_2d(x: torch.Tensor, y: torch.Tensor, *, tol: float = 1e-13) -> float:
+    """gamma in two dimensions by exact angular integration.
 
-    In 2-D, z's direction is an angle ``alpha`` (uniform), the masks are arcs, and
-    ``F(p) = (1/2pi) int ||g_p(alpha)|| d alpha``, a piecewise-smooth integral we
-    evaluate on ``grid`` equally spaced angles (midpoint rule; the integrand is
-    piecewise smooth with at most 2n kinks, so the error is O(n / grid^2)
-    per smooth piece plus O(n / grid) at the kinks), then minimise over the simplex by
-    the same pairwise Frank-Wolfe solver. Used by the tests.
+    In 2-D only the angle ``alpha`` of ``z`` matters (uniform on the circle), and every
+    mask ``1(<z, x_i> > 0)`` switches only where ``z`` is orthogonal to ``x_i``. The
+    2n switching angles cut the circle into arcs on which ``g_p`` is constant, so
+
+        F(p) = sum_arcs (arc length / 2 pi) ||g_p(arc midpoint)||
+
+    exactly. We minimise this finite sum over the simplex with the same pairwise
+    Frank-Wolfe solver (weights = arc lengths) to a relative duality gap ``tol``.
     """
     x, y = check_labelled(x.to(torch.float64), y.to(torch.float64))
     if x.shape[1] != 2:
         raise ValueError("exact_gamma_2d needs two-dimensional inputs")
-    alpha = (torch.arange(grid, dtype=torch.float64) + 0.5) * (2 * math.pi / grid)
-    z = torch.stack([alpha.cos(), alpha.sin()], 1)
-    Q = (y[:, None] * y[None, :]) * limit_kernel(x)
-    p0 = kernel_svm_dual(Q)
-    p, F, gap, _, _ = _pairwise_fw(x, y, p0.clone(), z, steps=5000, tol=1e-12, refresh=100, progress=False)
+    phi = torch.atan2(x[:, 1], x[:, 0])
+    cuts = torch.remainder(torch.cat([phi + math.pi / 2, phi - math.pi / 2]), 2 * math.pi).sort().values
+    ends = torch.cat([cuts, cuts[:1] + 2 * math.pi])
+    length = ends[1:] - ends[:-1]
+    keep = length > 1e-15
+    mid = (0.5 * (ends[1:] + ends[:-1]))[keep]
+    w = length[keep] / (2 * math.pi)
+    z = torch.stack([mid.cos(), mid.sin()], 1)
+    p0 = torch.full((x.shape[0],), 1.0 / x.shape[0], dtype=torch.float64)
+    _, F, _, _, _ = _pairwise_fw(x, y, p0, z, steps=20000, tol=tol, refresh=50, progress=False, weights=w)
     return F

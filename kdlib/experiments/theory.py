@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from kdlib import bounds, margin
 from kdlib.data import binary_mnist

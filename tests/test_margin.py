@@ -1,0 +1,197 @@
+"""Tests for kdlib.margin: gamma against cases known exactly, invariants, the witness, bad input.
+
+Exact two-point cases (derived in Chapter 3). Two unit inputs at angle theta. Only the
+plane of the two matters. With opposite labels,
+``||g_p(z)||`` is ``p`` (only x_1 active, probability theta/2pi), ``1-p`` (only x_2,
+theta/2pi), ``||p x_1 - (1-p) x_2||`` (both, (pi-theta)/2pi) or 0; the function is
+convex and symmetric under ``p <-> 1-p``, so the minimum is at ``p = 1/2``:
+
+    gamma_opp(theta) = theta/(2pi) + (pi - theta)/(2pi) sin(theta/2).
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from kdlib.margin import (
+    estimate_gamma,
+    exact_gamma_2d,
+    teacher_logits,
+    witness,
+    witness_margins,
+)
+
+
+def gamma_opp(theta: float) -> float:
+    return theta / (2 * math.pi) + (math.pi - theta) / (2 * math.pi) * math.sin(theta / 2)
+
+
+def two_points(theta: float, d: int = 2) -> torch.Tensor:
+    x = torch.zeros(2, d, dtype=torch.float64)
+    x[0, 0] = 1.0
+    x[1, 0], x[1, 1] = math.cos(theta), math.sin(theta)
+    return x
+
+
+@pytest.mark.parametrize("theta", [math.pi / 6, math.pi / 2, 2.5])
+def test_exact_2d_quadrature_matches_hand_formula(theta: float) -> None:
+    x = two_points(theta)
+    assert abs(exact_gamma_2d(x, torch.tensor([1.0, -1.0])) - gamma_opp(theta)) < 1e-7
+
+
+@pytest.mark.parametrize("theta,labels", [(math.pi / 3, (1.0, -1.0)), (2.0, (1.0, -1.0)), (1.0, (-1.0, 1.0))])
+def test_estimate_brackets_two_point_gamma(theta: float, labels: tuple[float, float]) -> None:
+    """Monte-Carlo estimator in d = 5 (extra dimensions do not matter): the certified
+    interval (3 standard errors) holds the exact value and is narrow."""
+    x = two_points(theta, d=5)
+    y = torch.tensor(labels)
+    exact = gamma_opp(theta)
+    e = estimate_gamma(x, y, n_z=4096, n_eval=40_000, seed=3, steps=100, dtype=torch.float64)
+    lo, hi = e.interval(3.0)
+    assert lo <= exact <= hi, (lo, exact, hi)
+    assert hi - lo < 0.05 * exact
+    assert abs(float(e.p[0]) - 0.5) < 0.05  # the dual optimum is p = (1/2, 1/2)
+
+
+def test_three_points_2d_against_quadrature() -> None:
+    x = torch.tensor([[1.0, 0.2], [0.3, 1.0], [-0.8, 0.5]], dtype=torch.float64)
+    y = torch.tensor([1.0, -1.0, 1.0])
+    exact = exact_gamma_2d(x, y)
+    e = estimate_gamma(x, y, n_z=4096, n_eval=40_000, seed=0, steps=200, dtype=torch.float64)
+    lo, hi = e.interval(3.0)
+    assert lo <= exact <= hi, (lo, exact, hi)
+    assert e.lower <= e.upper + 3 * e.upper_se
+    assert e.upper <= e.svm_upper + 3 * e.upper_se  # Jensen: E||g|| <= sqrt(E||g||^2)
+
+
+def _random_data(n: int = 30, d: int = 6, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g, dtype=torch.float64)
+    x = x / x.norm(dim=1, keepdim=True)
+    y = torch.where(x[:, 0] + 0.3 * x[:, 1] > 0, 1.0, -1.0)
+    return x, y
+
+
+def test_scaling_scales_gamma() -> None:
+    """x -> s x: the masks are unchanged and every quantity scales by s (same draws)."""
+    x, y = _random_data()
+    a = estimate_gamma(x, y, n_z=1024, n_eval=4096, seed=1, steps=50, dtype=torch.float64)
+    b = estimate_gamma(2.5 * x, y, n_z=1024, n_eval=4096, seed=1, steps=50, dtype=torch.float64)
+    assert math.isclose(b.upper, 2.5 * a.upper, rel_tol=1e-6)
+    assert math.isclose(b.lower, 2.5 * a.lower, rel_tol=1e-6)
+    assert math.isclose(b.svm_upper, 2.5 * a.svm_upper, rel_tol=1e-9)
+
+
+def test_label_flip_changes_nothing() -> None:
+    x, y = _random_data()
+    a = estimate_gamma(x, y, n_z=1024, n_eval=4096, seed=1, steps=50, dtype=torch.float64)
+    b = estimate_gamma(x, -y, n_z=1024, n_eval=4096, seed=1, steps=50, dtype=torch.float64)
+    assert math.isclose(a.upper, b.upper, rel_tol=1e-9)
+    assert math.isclose(a.lower, b.lower, rel_tol=1e-9)
+
+
+def test_duplicate_point_changes_nothing() -> None:
+    x = torch.tensor([[1.0, 0.2], [0.3, 1.0], [-0.8, 0.5]], dtype=torch.float64)
+    y = torch.tensor([1.0, -1.0, 1.0])
+    g = exact_gamma_2d(x, y)
+    gd = exact_gamma_2d(torch.cat([x, x[1:2]]), torch.cat([y, y[1:2]]))
+    assert abs(g - gd) < 1e-8
+    # the Monte-Carlo intervals agree too
+    a = estimate_gamma(x, y, n_z=2048, n_eval=20_000, seed=2, steps=200, dtype=torch.float64)
+    b = estimate_gamma(
+        torch.cat([x, x[1:2]]), torch.cat([y, y[1:2]]), n_z=2048, n_eval=20_000, seed=2, steps=200, dtype=torch.float64
+    )
+    (la, ha), (lb, hb) = a.interval(), b.interval()
+    assert la <= hb and lb <= ha
+
+
+def test_witness_is_admissible_and_teacher_logits_match_margins() -> None:
+    x, y = _random_data(20, 5)
+    e = estimate_gamma(x, y, n_z=2048, n_eval=8192, seed=0, steps=200, dtype=torch.float64)
+    z = torch.randn(500, 5, dtype=torch.float64)
+    v = witness(e, z)
+    norms = v.norm(dim=1)
+    assert bool(((norms - 1).abs() < 1e-9).logical_or(norms == 0).all())
+    zl = teacher_logits(e, x, n_z=8192, seed=7).double()
+    # y_i z_i are the witness margins; two independent Monte-Carlo estimates agree
+    assert bool(((y * zl - e.margins).abs() <= 5 * (e.margins_se * 2**0.5) + 1e-6).all())
+    assert float(zl.abs().max()) <= 1.0  # |z_i| <= ||x_i|| = 1
+
+
+def test_control_variate_is_unbiased_and_smaller() -> None:
+    x, y = _random_data(20, 5)
+    p = torch.full((20,), 1 / 20, dtype=torch.float64)
+    plain = witness_margins(p, x, y, n_z=40_000, seed=4)
+    cv = witness_margins(p, x, y, n_z=40_000, seed=4, c=0.3)
+    diff = (plain["mean"] - cv["mean"]).abs()
+    assert bool((diff <= 5 * (plain["se"] + cv["se"])).all())
+
+
+@pytest.mark.parametrize(
+    "x,y,msg",
+    [
+        (torch.ones(1, 3), torch.tensor([1.0]), "n = 2"),
+        (torch.eye(3), torch.tensor([1.0, 1.0, 1.0]), "single class"),
+        (torch.tensor([[1.0, float("nan")], [0.0, 1.0]]), torch.tensor([1.0, -1.0]), "non-finite"),
+        (torch.eye(2), torch.tensor([1.0, 0.0]), "-1 or \\+1"),
+    ],
+)
+def test_bad_data_rejected(x: torch.Tensor, y: torch.Tensor, msg: str) -> None:
+    with pytest.raises(ValueError, match=msg):
+        estimate_gamma(x, y, n_z=16)
+
+
+def test_bad_sample_sizes_rejected() -> None:
+    x, y = _random_data(6, 3)
+    with pytest.raises(ValueError, match="n_z"):
+        estimate_gamma(x, y, n_z=0)
+    with pytest.raises(ValueError, match="steps"):
+        estimate_gamma(x, y, n_z=16, steps=-1)
+
+
+def test_small_mnist_interval_is_ordered() -> None:
+    from kdlib.data import DataUnavailableError, binary_mnist
+
+    try:
+        d = binary_mnist("reduced", limit=200, subset_seed=0)
+    except DataUnavailableError as exc:
+        pytest.skip(f"MNIST not available: {exc}")
+    e = estimate_gamma(d.x, d.y, n_z=2048, n_eval=16_384, steps=200, seed=0)
+    lo, hi = e.interval()
+    assert 0 < lo <= e.lower <= e.upper <= hi
+    assert e.upper <= e.svm_upper + 3 * e.upper_se
+
+
+# --------------------------------------------------------------------------- experiment configs and records
+
+
+def test_margin_config_rejects_bad_parameters() -> None:
+    from kdlib.experiments import margin as M
+
+    for bad in (dict(n=1), dict(task="cifar"), dict(noise_variance=-0.1), dict(noise_variance=float("nan")),
+                dict(n_z=0), dict(n_eval=1), dict(steps=-1)):
+        with pytest.raises(ValueError):
+            M.Config(**bad)
+
+
+@pytest.mark.slow
+def test_stored_margin_record_regenerates() -> None:
+    """The stored record of the noisiest full-task configuration (fast to solve) recomputes within tolerance."""
+    from kdlib.data import DataUnavailableError
+    from kdlib.experiments import margin as M
+    from kdlib.results import ResultStore
+
+    cfg = M.Config(task="full", n=500, noise_variance=0.2)
+    rec = ResultStore().load(M.NAME, cfg)
+    if rec is None:
+        pytest.skip("no stored record for this configuration")
+    try:
+        out = M.run(cfg)
+    except DataUnavailableError as exc:
+        pytest.skip(f"MNIST not available: {exc}")
+    old, new = rec["rows"][0], out.rows[0]
+    # same seeds, same code: equal up to float32 round-off across machines
+    for key in ("lower", "upper", "ci_lo", "ci_hi", "svm_upper"):
+        assert abs(old[key] - new[key]) <= 2e-4 * abs(old[key]), key
