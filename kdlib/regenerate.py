@@ -17,12 +17,15 @@ from kdlib.results import ResultStore, load_or_run
 
 
 def experiment_modules() -> dict[str, ModuleType]:
-    """``NAME -> module`` for every experiment module in :mod:`kdlib.experiments`."""
+    """``NAME -> experiment`` for every experiment in :mod:`kdlib.experiments` (modules, and
+    objects with ``NAME``, ``Config`` and ``run`` defined in them)."""
     found = {}
     for info in pkgutil.iter_modules(kdlib.experiments.__path__):
         mod = importlib.import_module(f"kdlib.experiments.{info.name}")
-        if hasattr(mod, "NAME") and hasattr(mod, "Config") and hasattr(mod, "run"):
-            found[mod.NAME] = mod
+        # the module itself, and any experiment object it defines beside it (e.g. margin.TEACHER)
+        for candidate in (mod, *vars(mod).values()):
+            if all(hasattr(candidate, a) for a in ("NAME", "Config", "run")) and isinstance(getattr(candidate, "NAME"), str):
+                found.setdefault(candidate.NAME, candidate)
     return found
 
 

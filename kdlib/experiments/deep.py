@@ -25,20 +25,12 @@ from kdlib.cifar import load_cat_dog, source_notice
 from kdlib.data import check_variance, resolve_device
 from kdlib.results import ResultStore, RunOutput
 from kdlib.train_cnn import CNNTrainConfig, accuracy, predict_logits, train_classifier
+from kdlib.paper import FIGURE_CIFAR as PAPER_FIGURE  # the paper's values, quoted
 from kdlib.vgg import build_vgg, n_parameters
 
 NAME = "deep"
 TEACHER, STUDENT = "vgg8+3", "vgg2+3"
 NOISE_VARIANCES = (0.0, 0.01, 0.03, 0.05, 0.10, 0.20)
-
-#: The paper's figure (Section 4), read off the plot: noise variance -> (teacher, hard, soft) test accuracy in %, about +-0.3.
-PAPER_FIGURE: dict[float, tuple[float, float, float]] = {
-    0.01: (82.5, 74.7, 76.0),
-    0.03: (78.4, 74.2, 75.2),
-    0.05: (79.1, 73.8, 74.2),
-    0.10: (77.7, 67.2, 75.0),
-    0.20: (73.4, 62.2, 70.4),
-}
 
 #: Every field of both profiles, explicitly. See the chapter for the reason behind each value.
 PROFILES: dict[str, dict[str, Any]] = {

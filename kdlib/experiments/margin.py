@@ -130,7 +130,7 @@ class TeacherConfig:
 
 def run_teacher(cfg: TeacherConfig) -> RunOutput:
     from kdlib.experiments import table1
-    from kdlib.train import soft_labels, train_teacher
+    from kdlib.train import soft_labels
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     rec = load_or_run(SimpleNamespace(NAME=NAME, run=run), cfg.gamma)
@@ -139,7 +139,7 @@ def run_teacher(cfg: TeacherConfig) -> RunOutput:
     zk = teacher_logits(est, te.x, n_z=cfg.n_z_logits, seed=cfg.logit_seed).to(torch.float64)
     t1 = table1.Config(dataset=cfg.gamma.task)
     train = binary_mnist(cfg.gamma.task, train=True, scaling=t1.scaling)
-    net = train_teacher(train, width=t1.teacher_width, pgd=t1.teacher_pgd(), seed=t1.teacher_seed, train_outer=t1.train_outer)
+    net = table1.trained_teacher(t1, train)
     p512 = soft_labels(net, te.x, 1.0).to(torch.float64)
     pk = torch.sigmoid(zk)
     y = te.y.to(torch.float64)

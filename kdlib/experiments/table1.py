@@ -100,7 +100,7 @@ def run(config: Config, progress: bool = True) -> RunOutput:
     device = resolve_device(config.device)
     train = binary_mnist(config.dataset, True, scaling=config.scaling, device=device)
     test = binary_mnist(config.dataset, False, scaling=config.scaling, device=device)
-    teacher = _teacher(config, train, progress)
+    teacher = trained_teacher(config, train, progress)
     p = soft_labels(teacher, train.x, config.temperature)
     t_test = evaluate(teacher, test.x, test.y)
     t_train = evaluate(teacher, train.x, train.y)
@@ -152,8 +152,8 @@ def run(config: Config, progress: bool = True) -> RunOutput:
 _TEACHERS: dict[tuple, torch.nn.Module] = {}
 
 
-def _teacher(config: Config, train, progress: bool):
-    """The trained teacher, cached in this process: a sweep that changes only student
+def trained_teacher(config: Config, train, progress: bool = False):
+    """Chapter 1's teacher for ``config`` on ``train``, cached in this process: a sweep that changes only student
     settings trains it once (training is deterministic, so the cache changes no number)."""
     key = (config.dataset, config.scaling, config.teacher_width, config.teacher_seed, config.batch_size, str(config.teacher_pgd()), str(train.x.device))
     if key not in _TEACHERS:
@@ -350,3 +350,13 @@ def seed_ranges(records: Iterable[dict[str, Any]], digits: int = 2) -> list[dict
         out.append({"dataset": d, "width": w, "labels": m, "runs": len(acc[(d, w, m)]), "lowest": fmt(lo, digits),
                     "highest": fmt(hi, digits), "paper": fmt(paper, 2), "paper inside our range": inside})
     return out
+
+
+def stored_teacher_accuracy(dataset: str, store=None) -> float | None:
+    """Test accuracy (%) of Chapter 1's teacher in the stored default record of ``dataset``, or None."""
+    from kdlib.results import ResultStore
+
+    rec = (store or ResultStore()).load(NAME, Config(dataset=dataset))
+    if rec is None:
+        return None
+    return next(r["test_acc"] for r in rec["rows"] if r["model"] == "teacher")
