@@ -548,3 +548,32 @@ def practice_table(rows: list[dict], delta: float, c: float = 1.0) -> str:
         lines.append([r["task"], r["mode"], str(r["n"]), _fmt(r["gamma"]), _fmt(r["eps"]), _fmt(req.width), _fmt(req.steps),
                       str(r["width_used"]), _fmt(req.width / r["width_used"]), r["source"]])
     return _table(["task", "mode", "n", "gamma", "eps", "m required", "T required", "m used", "ratio", "m used from"], lines)
+
+
+def practice_rows(records: list[dict], width: int, n_tasks: dict[str, int]) -> list[dict]:
+    """Rows for :func:`practice_table`: for each task of ``records`` and each mode, the error a
+    ``width``-neuron student reached in the paper's Table 1 and, where Chapter 1's default
+    record is stored, in ours (mean over its seeds), with the task's measured gamma."""
+    from kdlib.experiments import table1
+    from kdlib.paper import TABLE1
+    from kdlib.results import ResultStore
+
+    store = ResultStore()
+    rows = []
+    for rec in records:
+        task = rec["config"]["task"]
+        gamma = teacher_row(rec)["gamma"]
+        ours = store.load(table1.NAME, table1.Config(dataset=task))
+        ours_acc = {}
+        if ours is not None:
+            for s in table1.summarize(ours["rows"]):
+                if s["model"] == "student" and s["width"] == width:
+                    ours_acc[s["mode"]] = s["mean"]
+        for mode in ("soft", "hard"):
+            sources = [("paper, Table 1", TABLE1[(task, width)][mode])]
+            if mode in ours_acc:
+                sources.append(("ours, Chapter 1", ours_acc[mode]))
+            for source, acc in sources:
+                rows.append(dict(task=task, mode=mode, n=n_tasks[task], gamma=gamma, eps=round(1 - acc / 100, 4),
+                                 width_used=width, source=source))
+    return rows
