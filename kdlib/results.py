@@ -104,14 +104,16 @@ def config_key(experiment: str, config: Any) -> str:
 
 
 def git_commit() -> str:
-    """The repository's HEAD commit, with ``+dirty`` when the tree has changes; ``unknown`` outside git."""
+    """The repository's HEAD commit, with ``+dirty`` when the code under ``kdlib/`` differs from it
+    (changes to tracked files, or untracked files that ``.gitignore`` does not exclude, e.g. a new
+    module not yet committed); changes elsewhere (``results/``) do not count. ``unknown`` outside git."""
     repo = Path(kdlib.__file__).resolve().parent.parent
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "kdlib"], cwd=repo, capture_output=True, text=True, timeout=10
+            ["git", "status", "--porcelain", "--untracked-files=all", "--", "kdlib"], cwd=repo, capture_output=True, text=True, timeout=10
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
