@@ -14,6 +14,12 @@ resumes from the records it already wrote (:func:`load_or_run_many`).
 
 The root is ``$KDLIB_RESULTS`` if set, else the ``results/`` folder next to the
 ``kdlib`` package (the repository's results store).
+
+Records are strict JSON: a non-finite float (a radius ``B = inf``) is written as the
+tagged object ``{"__float__": "inf"}`` (or ``"-inf"``, ``"nan"``) and decoded back to the
+float when read, so the configuration hashes to the same key as before. Records written
+with the older bare ``Infinity``/``NaN`` tokens are still read;
+``python -m kdlib.results --reencode`` rewrites them in the strict form (content unchanged).
 """
 from __future__ import annotations
 
@@ -93,6 +99,37 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"cannot store a {type(o).__name__} in a config")
 
 
+FLOAT_TAG = "__float__"
+_NONFINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def encode_nonfinite(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by ``{"__float__": "inf" | "-inf" | "nan"}``."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return {FLOAT_TAG: "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")}
+    if isinstance(obj, dict):
+        return {k: encode_nonfinite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [encode_nonfinite(v) for v in obj]
+    return obj
+
+
+def _decode_hook(d: dict[str, Any]) -> Any:
+    if len(d) == 1 and FLOAT_TAG in d and d[FLOAT_TAG] in _NONFINITE:
+        return _NONFINITE[d[FLOAT_TAG]]
+    return d
+
+
+def loads(text: str) -> Any:
+    """Parse a record: strict JSON with tagged non-finite floats, or the older bare ``Infinity``/``NaN``."""
+    return json.loads(text, object_hook=_decode_hook)
+
+
+def dumps(obj: Any) -> str:
+    """A record as strict JSON (``allow_nan=False``; non-finite floats tagged), indented, keys sorted."""
+    return json.dumps(encode_nonfinite(obj), indent=1, sort_keys=True, allow_nan=False)
+
+
 def config_key(experiment: str, config: Any) -> str:
     """sha256 of experiment name, canonical key fields and schema version, 20 hex digits."""
     payload = json.dumps(
@@ -160,7 +197,7 @@ class ResultStore:
     def read(path: Path, expect: tuple[str, Any] | None = None) -> dict[str, Any]:
         """Read and validate one record file."""
         try:
-            record = json.loads(Path(path).read_text())
+            record = loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise StoreError(f"results record {path} cannot be read: {exc}. Delete it to recompute.") from exc
         if not isinstance(record, dict) or not {"experiment", "config", "rows", "provenance", "schema"} <= set(record):
@@ -202,8 +239,7 @@ class ResultStore:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=".tmp", dir=p.parent)
         try:
             with os.fdopen(fd, "w") as fh:
-                json.dump(record, fh, indent=1, sort_keys=True)
-                fh.write("\n")
+                fh.write(dumps(record) + "\n")
                 fh.flush()
                 os.fsync(fh.fileno())
             umask = os.umask(0)
@@ -268,3 +304,60 @@ def load_or_run_many(
 def rows(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     """All rows of several records, flattened."""
     return [r for rec in records for r in rec["rows"]]
+
+
+def reencode(root: str | Path | None = None) -> list[Path]:
+    """Rewrite every record under ``root`` whose file is not strict JSON (bare ``Infinity``/``NaN``)
+    in the strict encoding, atomically; the content and the key do not change (each rewritten
+    record is read back and validated). Returns the rewritten paths."""
+    store = ResultStore(root)
+    changed = []
+    for p in sorted(store.root.rglob("*.json")):
+        text = p.read_text()
+        record = ResultStore.read(p)
+        new = dumps(record) + "\n"
+        if new == text:
+            continue
+        try:
+            json.loads(text, parse_constant=_reject_constant)
+            continue  # already strict JSON: leave the bytes alone
+        except ValueError:
+            pass
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=".tmp", dir=p.parent)
+        try:
+            with os.fdopen(fd, "w") as fh:
+                fh.write(new)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, p.stat().st_mode & 0o777)
+            os.replace(tmp, p)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+        again = ResultStore.read(p)
+        if key_fields(again["config"]) != key_fields(record["config"]) or again["rows"] != record["rows"]:
+            raise StoreError(f"re-encoding {p} changed its content")
+        changed.append(p)
+    return changed
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Maintenance of the results store.")
+    parser.add_argument("--reencode", action="store_true",
+                        help="rewrite records holding bare Infinity/NaN as strict JSON (content and keys unchanged)")
+    parser.add_argument("--root", default=None, help=f"store folder (default: ${RESULTS_ENV} or the repository's results/)")
+    args = parser.parse_args()
+    if args.reencode:
+        for p in reencode(args.root):
+            print(f"re-encoded {p}")
+    else:
+        parser.print_help()
