@@ -26,6 +26,7 @@ from kdlib.data import check_variance, resolve_device
 from kdlib.results import ResultStore, RunOutput
 from kdlib.train_cnn import CNNTrainConfig, accuracy, predict_logits, train_classifier
 from kdlib.paper import FIGURE_CIFAR as PAPER_FIGURE  # the paper's values, quoted
+from kdlib.validate import in_interval, integer, optional_integer
 from kdlib.vgg import build_vgg, n_parameters
 
 NAME = "deep"
@@ -68,13 +69,9 @@ class Config:
             raise ValueError(f"profile must be a non-empty label, got {self.profile!r}")
         check_variance(self.noise_variance)
         for name in ("runs", "max_epochs", "patience", "batch_size"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        if self.train_limit is not None and (not isinstance(self.train_limit, int) or self.train_limit < 2):
-            raise ValueError(f"train_limit must be None (all 9,600) or an integer >= 2, got {self.train_limit!r}")
-        if not (isinstance(self.width_mult, (int, float)) and 0 < self.width_mult <= 4):
-            raise ValueError(f"width_mult must be in (0, 4], got {self.width_mult!r}")
+            integer(name, getattr(self, name), 1)
+        optional_integer("train_limit", self.train_limit, 2, none_means="all 9,600")
+        in_interval("width_mult", self.width_mult, 0, 4, closed_high=True)
         # the learning rate, weight decay and temperature are checked by CNNTrainConfig
         self.train_config(0)
         object.__setattr__(self, "classes", tuple(self.classes))
@@ -207,24 +204,24 @@ def summarize(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(out, key=lambda s: s["noise_variance"])
 
 
-def format_table(summary: list[dict[str, Any]], digits: int = 1) -> str:
-    """A fixed-width text table: ours (mean +- sd over runs) beside the paper's values."""
+def format_table(summary: list[dict[str, Any]], digits: int = 1) -> "Table":
+    """Ours (mean ± sd over runs, test accuracy in %) beside the paper's values, one row per
+    noise variance σ², as a :class:`kdlib.report.Table` (text and HTML)."""
+    from kdlib.report import Table
+
     def ms(m: float, sd: float) -> str:
-        return f"{m:5.{digits}f} ± {sd:3.{digits}f}" if math.isfinite(sd) else f"{m:5.{digits}f}      "
+        return f"{m:.{digits}f} ± {sd:.{digits}f}" if math.isfinite(sd) else f"{m:.{digits}f}"
 
     def pv(x: float | None) -> str:
-        return f"{x:5.1f}" if x is not None else "   --"
+        return f"{x:.1f}" if x is not None else "—"
 
-    head = (f"{'variance':>8} | {'teacher':>12} {'hard':>12} {'soft':>12} {'soft-hard':>12} | "
-            f"{'paper: T':>8} {'hard':>5} {'soft':>5} {'s-h':>5}")
-    lines = [head, "-" * len(head)]
-    for s in summary:
-        lines.append(
-            f"{s['noise_variance']:8.2f} | {ms(s['teacher'], s['teacher_sd'])} {ms(s['hard'], s['hard_sd'])} "
-            f"{ms(s['soft'], s['soft_sd'])} {ms(s['gap'], s['gap_sd']):>12} | "
-            f"{pv(s['paper_teacher']):>8} {pv(s['paper_hard'])} {pv(s['paper_soft'])} {pv(s['paper_gap'])}"
-        )
-    return "\n".join(lines)
+    header = ["noise σ²", "teacher", "hard", "soft", "soft − hard",
+              "paper: teacher", "paper: hard", "paper: soft", "paper: soft − hard"]
+    rows = [[f"{s['noise_variance']:.2f}", ms(s["teacher"], s["teacher_sd"]), ms(s["hard"], s["hard_sd"]),
+             ms(s["soft"], s["soft_sd"]), ms(s["gap"], s["gap_sd"]),
+             pv(s["paper_teacher"]), pv(s["paper_hard"]), pv(s["paper_soft"]), pv(s["paper_gap"])]
+            for s in summary]
+    return Table(header, rows)
 
 
 def plot_figure(summary: list[dict[str, Any]], label: str):

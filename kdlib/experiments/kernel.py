@@ -20,9 +20,10 @@ from dataclasses import dataclass
 import torch
 
 from kdlib.data import binary_mnist
-from kdlib.nets import symmetric_init
+from kdlib.nets import check_width, symmetric_init
 from kdlib.ntk import empirical_ntk, limit_kernel
 from kdlib.results import RunOutput
+from kdlib.validate import MNIST_TRAIN_SIZES, at_most_available, choice, integer, nonempty, number
 
 NAME = "kernel"
 TASKS = ("full", "reduced")
@@ -40,22 +41,17 @@ class Config:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        choice("task", self.task, TASKS)
         for name in ("n_conv", "n_train"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 2:
-                raise ValueError(f"{name} must be an integer >= 2 (the kernel needs at least two points), got {v!r}")
-        widths = tuple(self.widths)
-        if not widths or any(isinstance(w, bool) or not isinstance(w, int) or w < 2 or w % 2 for w in widths):
-            raise ValueError(f"widths must be even integers >= 2 (symmetric initialisation), got {self.widths!r}")
+            integer(f"{name} (the kernel needs at least two points)", getattr(self, name), 2)
+            at_most_available(name, getattr(self, name), MNIST_TRAIN_SIZES[self.task],
+                              f"the {self.task} task's training images")
+        widths = tuple(nonempty("widths", tuple(self.widths)))
+        for w in widths:
+            check_width(w)
         object.__setattr__(self, "widths", widths)
-        if isinstance(self.seeds, bool) or not isinstance(self.seeds, int) or self.seeds < 1:
-            raise ValueError(f"seeds must be an integer >= 1, got {self.seeds!r}")
-        r = float(self.ridge)
-        if not (math.isfinite(r) and r > 0):
-            raise ValueError(f"ridge must be a finite number > 0, got {self.ridge!r}")
-        object.__setattr__(self, "ridge", r)
+        integer("seeds", self.seeds, 1)
+        object.__setattr__(self, "ridge", number("ridge", self.ridge, gt=0))
 
 
 def convergence_rows(x: torch.Tensor, widths: tuple[int, ...], seeds: int) -> list[dict]:

@@ -23,15 +23,10 @@ import torch
 from kdlib.data import binary_mnist, check_variance
 from kdlib.margin import MarginEstimate, estimate_gamma, teacher_logits
 from kdlib.results import RunOutput, load_or_run
+from kdlib.validate import MNIST_TRAIN_SIZES, at_most_available, choice, integer
 
 NAME = "margin"
 TASKS = ("full", "reduced")
-
-
-def _int(name: str, v: object, minimum: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    return v
 
 
 @dataclass(frozen=True)
@@ -50,12 +45,12 @@ class Config:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
-        _int("n (the number of points)", self.n, 2)
-        _int("n_z (K, the solver's draws)", self.n_z, 1)
-        _int("n_eval", self.n_eval, 2)
-        _int("steps", self.steps, 0)
+        choice("task", self.task, TASKS)
+        integer("n (the number of points)", self.n, 2)
+        at_most_available("n", self.n, MNIST_TRAIN_SIZES[self.task], f"the {self.task} task's training images")
+        integer("n_z (K, the solver's draws)", self.n_z, 1)
+        integer("n_eval", self.n_eval, 2)
+        integer("steps", self.steps, 0)
         object.__setattr__(self, "noise_variance", check_variance(self.noise_variance))
 
     def data(self):
@@ -124,8 +119,8 @@ class TeacherConfig:
     def __post_init__(self) -> None:
         if isinstance(self.gamma, dict):
             object.__setattr__(self, "gamma", Config(**self.gamma))
-        _int("n_test", self.n_test, 2)
-        _int("n_z_logits", self.n_z_logits, 2)
+        integer("n_test", self.n_test, 2)
+        integer("n_z_logits", self.n_z_logits, 2)
 
 
 def run_teacher(cfg: TeacherConfig) -> RunOutput:

@@ -25,6 +25,7 @@ import torch
 
 from kdlib.data import binary_mnist, resolve_device, SCALINGS
 from kdlib.nets import check_width
+from kdlib.validate import choice, integer, number
 from kdlib.results import RunOutput
 from kdlib.train import PGDConfig, evaluate, make_bank, soft_labels, train_students, train_teacher
 
@@ -55,14 +56,10 @@ class Config:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        choice("dataset", self.dataset, DATASETS)
         # papermill passes lists and ints: normalise so equal settings hash equally
         for name in ("lr", "B", "temperature", "teacher_lr", "teacher_B"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise ValueError(f"{name} must be a number, got {value!r}")
-            object.__setattr__(self, name, float(value))
+            object.__setattr__(self, name, number(name, getattr(self, name), finite=False))
         widths = self.widths
         if isinstance(widths, str):  # papermill -p widths "[4, 6]" passes a string
             try:
@@ -78,12 +75,9 @@ class Config:
             check_width(w)
         object.__setattr__(self, "widths", widths)
         check_width(self.teacher_width)
-        if not isinstance(self.seeds, int) or self.seeds < 1:
-            raise ValueError(f"seeds (the number of runs) must be an integer >= 1, got {self.seeds!r}")
-        if self.scaling not in SCALINGS:
-            raise ValueError(f"scaling must be one of {SCALINGS}, got {self.scaling!r}")
-        if not self.temperature > 0:
-            raise ValueError(f"temperature must be > 0, got {self.temperature}")
+        integer("seeds (the number of runs)", self.seeds, 1)
+        choice("scaling", self.scaling, SCALINGS)
+        number("temperature", self.temperature, gt=0)
         # PGDConfig validates lr, epochs, batch size and B.
         self.student_pgd()
         self.teacher_pgd()

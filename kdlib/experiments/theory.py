@@ -26,7 +26,7 @@ One record per configuration (one MNIST task, ``n`` unit-norm training points, s
   the checkpoints (soft students).
 - ``curve``: the running average of the loss and the error at a few steps.
 
-Below the experiment: the fixed-width tables and figures of Chapters 4 and 5, and
+Below the experiment: the tables (:class:`kdlib.report.Table`) and figures of Chapters 4 and 5, and
 Chapter 5's comparison of the width requirements (:func:`crossover_gamma`,
 :func:`width_ratio_grid`, :func:`practice_table`).
 """
@@ -43,6 +43,8 @@ from kdlib import bounds, margin
 from kdlib.data import binary_mnist
 from kdlib.losses import bernoulli_entropy, bernoulli_kl, logistic_loss, zero_one_error
 from kdlib.nets import StudentBank, check_width, symmetric_init
+from kdlib.report import Table
+from kdlib.validate import MNIST_TRAIN_SIZES, at_most_available, choice, in_interval, integer, nonempty
 from kdlib.results import RunOutput
 from kdlib.train import PGDConfig, make_bank, predict, train_students
 
@@ -76,24 +78,19 @@ class Config:
     progress: bool = False
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
-        if not isinstance(self.n, int) or self.n < 2:
-            raise ValueError(f"n must be an integer >= 2, got {self.n!r}")
-        if not self.widths or not self.seeds:
-            raise ValueError("widths and seeds must not be empty")
+        choice("task", self.task, TASKS)
+        integer("n", self.n, 2)
+        at_most_available("n", self.n, MNIST_TRAIN_SIZES[self.task], f"the {self.task} task's training images")
+        nonempty("widths", self.widths)
+        nonempty("seeds", self.seeds)
         for m in tuple(self.widths) + tuple(self.lemma6_widths):
             check_width(m)
-        if not (0 < self.beta < 1) or not (0 < self.hard_beta < 1):
-            raise ValueError(f"beta and hard_beta must lie in (0, 1), got {self.beta}, {self.hard_beta}")
-        if not (0 < self.delta < 1 / 3):
-            raise ValueError(f"delta must lie in (0, 1/3), got {self.delta}")
-        if not (0 < self.hard_lr <= 1):
-            raise ValueError(f"Proposition 5 needs 0 < hard_lr <= 1, got {self.hard_lr}")
+        in_interval("beta", self.beta, 0, 1)
+        in_interval("hard_beta", self.hard_beta, 0, 1)
+        in_interval("delta", self.delta, 0, 1 / 3)
+        in_interval("hard_lr (Proposition 5 needs 0 < hard_lr <= 1)", self.hard_lr, 0, 1, closed_high=True)
         for name in ("hard_steps", "n_z", "gamma_steps", "n_z_eval", "lemma6_draws", "checkpoints", "curve_points"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+            integer(name, getattr(self, name), 1)
 
     @property
     def soft_lr(self) -> float:
@@ -337,24 +334,24 @@ def _fmt(v: float, digits: int = 2) -> str:
     return f"{v:.{digits}g}" if 1e-3 <= abs(v) < 1e5 else f"{v:.{max(digits - 1, 0)}e}"
 
 
-def _table(header: list[str], lines: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(l[i]) for l in lines)) for i, h in enumerate(header)] if lines else [len(h) for h in header]
-    out = ["  ".join(h.rjust(w) for h, w in zip(header, widths))]
-    out += ["  ".join(c.rjust(w) for c, w in zip(l, widths)) for l in lines]
-    return "\n".join(out)
+def _table(header: list[str], lines: list[list[str]]) -> Table:
+    """A :class:`kdlib.report.Table` (plain text as before, and an HTML table in the book)."""
+    return Table(header, lines)
 
 
-def teacher_table(records: list[dict]) -> str:
+def teacher_table(records: list[dict]) -> Table:
     """One line per task: n, gamma of the fitted witness (and the dual value above it), |z_i|, R^KL(W(0))."""
     lines = []
     for rec in records:
         t = teacher_row(rec)
         lines.append([rec["config"]["task"], str(t["n"]), _fmt(t["gamma"]), f"[{_fmt(t['gamma_interval_lo'])}, {_fmt(t['gamma_interval_hi'])}]",
                       _fmt(t["margin_median"]), _fmt(t["z_abs_max"]), _fmt(t["z_se_max"], 1), _fmt(t["init_kl"])])
-    return _table(["task", "n", "gamma = min y*z", "certified interval", "median y*z", "max |z|", "max se", "R^KL(W(0))"], lines)
+    return _table(["task", "<i>n</i>", "γ = min<sub><i>i</i></sub> <i>y<sub>i</sub> z<sub>i</sub></i>", "certified interval for γ",
+                   "median <i>y<sub>i</sub> z<sub>i</sub></i>", "max |<i>z<sub>i</sub></i>|", "max s.e.",
+                   "<i>R</i><sup>KL</sup>(<i>W</i>(0))"], lines)
 
 
-def lemma6_table(record: dict) -> str:
+def lemma6_table(record: dict) -> Table:
     """Per width: the largest ``max_i |f_i^0(U) - z_i|`` over the draws, and Lemma 6's two radii."""
     lines = []
     for m in record["config"]["lemma6_widths"]:
@@ -362,7 +359,8 @@ def lemma6_table(record: dict) -> str:
         worst = max(r["max_dev"] for r in rs)
         lines.append([str(m), _fmt(sum(r["mean_dev"] for r in rs) / len(rs)), _fmt(worst), _fmt(worst * math.sqrt(m)),
                       _fmt(rs[0]["radius_printed"]), _fmt(rs[0]["radius_corrected"]), "yes" if worst <= rs[0]["radius_printed"] else "no"])
-    return _table(["m", "mean dev", "max dev", "max dev*sqrt(m)", "printed radius", "corrected radius", "within printed"], lines)
+    return _table(["<i>m</i>", "mean dev", "max dev", "max dev·√<i>m</i>", "printed radius", "corrected radius",
+                   "within printed"], lines)
 
 
 def _by_width(record: dict, mode: str) -> dict[int, list[dict]]:
@@ -376,7 +374,7 @@ def _mean(rs: list[dict], key: str) -> float:
     return sum(r[key] for r in rs) / len(rs)
 
 
-def soft_table(record: dict) -> str:
+def soft_table(record: dict) -> Table:
     """Theorem 2 as run: per width (mean over seeds) the averaged KL against beta, errors, the radius used."""
     cfg = record["config"]
     lines = []
@@ -385,20 +383,22 @@ def soft_table(record: dict) -> str:
                       "yes" if all(r["avg_loss"] <= cfg["beta"] for r in rs) else "no",
                       _fmt(_mean(rs, "avg_error")), _fmt(_mean(rs, "final_error")),
                       _fmt(max(r["max_dist_ratio"] for r in rs)), _fmt(max(r["lemma3_max_ratio"] for r in rs))])
-    return _table(["m", "R^KL(W(0))", "avg R^KL", "beta", "<= beta", "avg error", "final error", "max sqrt(m)|dW|", "Lemma 3 ratio"], lines)
+    return _table(["<i>m</i>", "<i>R</i><sup>KL</sup>(<i>W</i>(0))", "avg <i>R</i><sup>KL</sup>", "β", "≤ β", "avg error",
+                   "final error", "max √<i>m</i>‖Δ<i>W<sub>j</sub></i>‖", "Lemma 3 ratio"], lines)
 
 
-def gap_table(record: dict) -> str:
+def gap_table(record: dict) -> Table:
     """The proof's split of the logit gap along the soft runs (max over points and checkpoints, worst seed)."""
     lines = []
     for m, rs in sorted(_by_width(record, "soft").items()):
         g = {k: max(r[f"gap_{k}"] for r in rs) for k in ("term1", "term2", "lemma6", "gap", "changed_frac")}
         lines.append([str(m), _fmt(g["term1"]), _fmt(g["term2"]), _fmt(g["lemma6"]), _fmt(g["gap"]),
                       _fmt(g["changed_frac"]), _fmt(rs[0]["activation_bound"])])
-    return _table(["m", "activation term 1", "activation term 2", "Lemma 6 term", "gap", "changed rows", "bound on changed"], lines)
+    return _table(["<i>m</i>", "activation term 1", "activation term 2", "Lemma 6 term", "gap", "changed rows",
+                   "bound on changed"], lines)
 
 
-def hard_table(record: dict) -> str:
+def hard_table(record: dict) -> Table:
     """Proposition 5 as far as run: per width (mean over seeds) the averaged logistic loss and error."""
     cfg = record["config"]
     lines = []
@@ -406,10 +406,11 @@ def hard_table(record: dict) -> str:
         lines.append([str(m), _fmt(rs[0]["B"], 3), str(rs[0]["steps"]), _fmt(rs[0]["steps_required"]), _fmt(_mean(rs, "avg_loss"), 3),
                       _fmt(cfg["hard_beta"]), _fmt(_mean(rs, "avg_error")), _fmt(_mean(rs, "final_error")),
                       _fmt(max(r["max_dist_ratio"] for r in rs))])
-    return _table(["m", "B", "T run", "T required", "avg R^h", "beta", "avg error", "final error", "max sqrt(m)|dW|"], lines)
+    return _table(["<i>m</i>", "<i>B</i>", "<i>T</i> run", "<i>T</i> required", "avg <i>R</i><sup>h</sup>", "β", "avg error",
+                   "final error", "max √<i>m</i>‖Δ<i>W<sub>j</sub></i>‖"], lines)
 
 
-def requirements_table(n: int, gamma: float, beta: float, eps: float, delta: float, c: float = 1.0) -> str:
+def requirements_table(n: int, gamma: float, beta: float, eps: float, delta: float, c: float = 1.0) -> Table:
     """Width, step, iterations and radius of Theorem 2, Corollary 4 and Proposition 5, printed and corrected."""
     reqs = []
     for form in bounds.FORMS:
@@ -418,7 +419,7 @@ def requirements_table(n: int, gamma: float, beta: float, eps: float, delta: flo
         reqs.append(bounds.proposition5_for_error(n, c, gamma, eps, delta, form=form))
     reqs.sort(key=lambda r: (r.result, r.form))
     lines = [[r.result, r.form, _fmt(r.width), _fmt(r.lr), _fmt(r.steps), _fmt(r.radius), _fmt(r.loss_target)] for r in reqs]
-    return _table(["result", "form", "width m", "step eta", "steps T", "radius B", "loss target"], lines)
+    return _table(["result", "form", "width <i>m</i>", "step η", "steps <i>T</i>", "radius <i>B</i>", "loss target"], lines)
 
 
 def plot_lemma6(records: list[dict], ax) -> None:
@@ -531,7 +532,7 @@ def task_size(task: str) -> int:
     return int(torch.isin(digits, torch.tensor(paper_task(task).digits)).sum())
 
 
-def practice_table(rows: list[dict], delta: float, c: float = 1.0) -> str:
+def practice_table(rows: list[dict], delta: float, c: float = 1.0) -> Table:
     """The width each bound asks for at the error reached in practice, next to the width that reached it.
 
     ``rows``: dicts with ``task``, ``mode`` (``soft``: Corollary 4, ``hard``: Proposition 5),
@@ -547,7 +548,8 @@ def practice_table(rows: list[dict], delta: float, c: float = 1.0) -> str:
             raise ValueError(f"mode must be 'soft' or 'hard', got {r['mode']!r}")
         lines.append([r["task"], r["mode"], str(r["n"]), _fmt(r["gamma"]), _fmt(r["eps"]), _fmt(req.width), _fmt(req.steps),
                       str(r["width_used"]), _fmt(req.width / r["width_used"]), r["source"]])
-    return _table(["task", "mode", "n", "gamma", "eps", "m required", "T required", "m used", "ratio", "m used from"], lines)
+    return _table(["task", "labels", "<i>n</i>", "γ", "ε", "<i>m</i> required", "<i>T</i> required", "<i>m</i> used",
+                   "ratio", "<i>m</i> used from"], lines)
 
 
 def practice_rows(records: list[dict], width: int, n_tasks: dict[str, int]) -> list[dict]:
