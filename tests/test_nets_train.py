@@ -91,7 +91,9 @@ def test_every_neuron_stays_in_its_ball_after_every_step(monkeypatch):
 
     monkeypatch.setattr(StudentBank, "project", spy)
     p = torch.sigmoid(4 * x[:, 0])
-    train_students(bank, x, y, modes=[s.tag for s in bank.specs], pgd=PGDConfig(lr=50.0, epochs=4, batch_size=16, B=B), soft_targets=p)
+    # the autograd reference projects through StudentBank.project (the fast engine in place; tests/test_fastpath.py)
+    train_students(bank, x, y, modes=[s.tag for s in bank.specs], pgd=PGDConfig(lr=50.0, epochs=4, batch_size=16, B=B), soft_targets=p,
+                   engine="autograd")
     assert len(seen) == 1 + 4 * 8  # once before training, then after each of the 32 steps
     assert max(seen) <= B * (1 + 1e-5)
     assert max(seen) > 0.9 * B  # the constraint is active at this learning rate
