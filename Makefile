@@ -13,7 +13,7 @@ DATA     ?= $(if $(KDLIB_DATA),$(KDLIB_DATA),$(HOME)/.cache/kdlib/data)
 THREADS  := OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
 NOTEBOOKS := $(wildcard book/*.ipynb)
 
-.PHONY: setup book test unit nbval browser-deps results bench clean
+.PHONY: setup book test unit nbval notebooks browser-deps results bench clean
 
 setup: $(STAMP)
 
@@ -30,14 +30,20 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	@echo "The book is at _build/html/index.html"
 
-# Debian's chromium for the headless-browser test; skipped (with a reason in the
-# test report) where it cannot be installed.
+# Re-execute every notebook in place (stored records are only loaded), so that the
+# stored outputs that the book shows and nbval checks match the code.
+notebooks: $(STAMP)
+	@for nb in $(NOTEBOOKS); do echo "== $$nb"; \
+	  KDLIB_DATA="$(DATA)" $(THREADS) $(BIN)/jupyter execute --inplace $$nb || exit 1; done
+
+# Debian's chromium and chromium-driver for the headless-browser test; skipped (with a
+# reason in the test report) where they cannot be installed.
 browser-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
 	      || echo "note: could not install chromium; the browser test will be skipped"; \
-	  else echo "note: chromium is not installed (as root: apt-get install chromium); the browser test will be skipped"; fi; }
+	  else echo "note: chromium is not installed (as root: apt-get install chromium chromium-driver); the browser test will be skipped"; fi; }
 
 test: $(STAMP) browser-deps book
 	KDLIB_DATA="$(DATA)" $(THREADS) $(BIN)/python -m pytest tests $(NOTEBOOKS) \

@@ -1,67 +1,169 @@
-"""The built book in a real browser: MathJax typeset the equations (from a bundled copy),
-and Chapter 1's figure is on its page.
+"""The built book in a real browser: every page of ``_toc.yml`` is loaded in headless
+Chromium (through Selenium and Debian's ``chromium-driver``) and its DOM is checked as a
+reader sees it:
 
-Needs Debian's ``chromium`` and a built book (``make book``); skipped with the reason otherwise.
-``make test`` builds the book and installs chromium first.
+- no raw Markdown table text (a line of pipes, ``|---|``, ``|—|``) and no fixed-width text
+  table in an output; every table a notebook stores as HTML is a ``<table>`` on the page;
+- MathJax (bundled, not fetched) typeset every formula: no ``$``, ``\\frac``, ``\\mathbb``,
+  ``\\(`` left in text outside code;
+- every image has loaded (natural width > 0) and every figure a notebook shows has a caption;
+- no object reprs (``<Figure size``, ``<matplotlib``), progress bars or error outputs.
+
+A full-page screenshot of each page goes to ``_build/screenshots/`` for a person to look at.
+Needs a built book (``make book``) and ``chromium`` + ``chromium-driver`` (``make browser-deps``);
+skipped with the reason otherwise.
 """
 from __future__ import annotations
 
+import base64
+import json
 import re
 import shutil
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 HTML = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+DRIVER = shutil.which("chromedriver")
+
+try:
+    import selenium  # noqa: F401
+    HAVE_SELENIUM = True
+except ImportError:
+    HAVE_SELENIUM = False
 
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (apt-get install chromium)"),
+    pytest.mark.skipif(DRIVER is None, reason="chromedriver not installed (apt-get install chromium-driver)"),
+    pytest.mark.skipif(not HAVE_SELENIUM, reason="selenium not installed (pip install -r requirements.txt)"),
     pytest.mark.skipif(not (HTML / "index.html").exists(), reason="the book is not built (run `make book`)"),
 ]
 
 
-def _rendered_dom(page: Path) -> str:
-    """The page's DOM after its scripts ran, from headless Chromium (no network)."""
-    with tempfile.TemporaryDirectory() as profile:
-        cmd = [
-            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={profile}", "--allow-file-access-from-files",
-            "--virtual-time-budget=20000", "--dump-dom", page.as_uri(),
-        ]
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=180)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return out.stdout
+def toc_pages() -> list[str]:
+    """Every page of ``_toc.yml`` (root, chapters, sections), as paths without suffix."""
+    text = (ROOT / "_toc.yml").read_text()
+    return re.findall(r"^\s*(?:root|-?\s*file):\s*(\S+)", text, flags=re.M)
 
 
-def _chapter1() -> Path:
-    pages = sorted((HTML / "book").glob("01_*.html"))
-    assert pages, "Chapter 1 was not built"
-    return pages[0]
+def html_tables_stored(page: str) -> int:
+    """How many table outputs the page's notebook stores as HTML (0 for a Markdown page)."""
+    nb = ROOT / f"{page}.ipynb"
+    if not nb.exists():
+        return 0
+    n = 0
+    for c in json.loads(nb.read_text())["cells"]:
+        tags = c.get("metadata", {}).get("tags", [])
+        if c["cell_type"] != "code" or "remove-output" in tags or "remove-cell" in tags:
+            continue
+        for o in c.get("outputs", []):
+            n += "<table" in "".join(o.get("data", {}).get("text/html", ""))
+    return n
+
+
+# The checks run in the page, after MathJax finished; they return a list of problems.
+CHECK_JS = r"""
+const done = arguments[arguments.length - 1];
+const ready = (window.MathJax && MathJax.startup && MathJax.startup.promise) || Promise.resolve();
+ready.then(() => {
+  const problems = [];
+  const main = document.querySelector('main') || document.body;
+  const skip = (el) => el.closest('script, style, code, pre.literal-block, .cell_input, .highlight, mjx-container, .MathJax, noscript');
+  const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+  let node;
+  while ((node = walker.nextNode())) {
+    const el = node.parentElement;
+    if (!el || skip(el)) continue;
+    const t = node.textContent;
+    if (/\$|\\frac|\\mathbb|\\\(|\\\[/.test(t)) problems.push('raw LaTeX in text: ' + t.trim().slice(0, 80));
+  }
+  const out = Array.from(main.querySelectorAll('.cell_output, .output'));
+  const text = main.innerText;
+  for (const line of text.split('\n')) {
+    const s = line.trim();
+    if (/^\|.*\|$/.test(s) || s.includes('|---|') || s.includes('|—|') || s.includes('|-|'))
+      problems.push('raw Markdown table text: ' + s.slice(0, 80));
+  }
+  for (const pre of main.querySelectorAll('.cell_output pre, .output pre')) {
+    const rows = pre.innerText.split('\n').filter(l => /\S {2,}\S+ {2,}\S/.test(l));
+    if (rows.length >= 2) problems.push('fixed-width text table in an output: ' + rows[0].slice(0, 80));
+  }
+  for (const bad of ['<Figure size', '<matplotlib', '<IPython.core', 'object at 0x'])
+    if (text.includes(bad)) problems.push('object repr shown: ' + bad);
+  if (/\d+%\|/.test(text) || /it\/s\]/.test(text)) problems.push('progress bar shown');
+  for (const el of main.querySelectorAll('.output.error, .output.traceback, .output.stderr, .stderr'))
+    problems.push('error output: ' + el.innerText.slice(0, 80));
+  for (const img of main.querySelectorAll('img')) {
+    if (!(img.complete && img.naturalWidth > 0)) problems.push('image not loaded: ' + img.src);
+    if (img.closest('.cell_output')) {
+      const fig = img.closest('figure');
+      const cap = fig && fig.querySelector('figcaption');
+      if (!cap || !cap.innerText.trim()) problems.push('figure without caption: ' + img.src.split('/').pop());
+    }
+  }
+  done({problems: problems, tables: main.querySelectorAll('.cell_output table, .output table').length,
+        mathjax: main.querySelectorAll('mjx-container').length,
+        height: Math.ceil(document.documentElement.scrollHeight)});
+}).catch(e => done({problems: ['MathJax failed: ' + e], tables: 0, mathjax: 0, height: 0}));
+"""
+
+
+@pytest.fixture(scope="module")
+def driver():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--allow-file-access-from-files", "--disable-background-networking", "--no-first-run",
+              "--window-size=1280,1000", "--hide-scrollbars"):
+        opts.add_argument(a)
+    d = webdriver.Chrome(service=Service(executable_path=DRIVER), options=opts)
+    d.set_script_timeout(60)
+    d.set_page_load_timeout(60)
+    yield d
+    d.quit()
+
+
+def _screenshot(driver, page: str, height: int) -> Path:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": 1280, "height": max(height, 1000), "scale": 1},
+    })
+    path = SHOTS / (Path(page).name + ".png")
+    path.write_bytes(base64.b64decode(shot["data"]))
+    return path
+
+
+def test_every_toc_page_is_built():
+    pages = toc_pages()
+    assert len(pages) >= 8, pages
+    missing = [p for p in pages if not (HTML / f"{p}.html").exists()]
+    assert not missing, missing
 
 
 def test_mathjax_is_bundled_not_fetched():
-    html = _chapter1().read_text()
-    srcs = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', html, flags=re.I)
-    assert srcs, "no MathJax script on the page"
-    assert all(not s.startswith(("http:", "https:", "//")) for s in srcs), srcs
+    for page in toc_pages():
+        html = (HTML / f"{page}.html").read_text()
+        srcs = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', html, flags=re.I)
+        assert srcs, f"{page}: no MathJax script"
+        assert all(not s.startswith(("http:", "https:", "//")) for s in srcs), (page, srcs)
 
 
-def test_equations_are_typeset_and_figure_present():
-    dom = _rendered_dom(_chapter1())
-    assert "<mjx-container" in dom, "MathJax did not typeset the equations"
-    assert dom.count("<mjx-container") >= 3
-    figures = re.findall(r'<img[^>]+src="([^"]+\.png)"', dom)
-    assert figures, "Chapter 1 shows no figure"
-    for src in figures:
-        assert (_chapter1().parent / src).resolve().exists(), src
-
-
-def test_intro_page_is_typeset():
-    dom = _rendered_dom(HTML / "book" / "intro.html")
-    assert "<mjx-container" in dom
+@pytest.mark.parametrize("page", toc_pages())
+def test_page_reads_right_in_a_browser(driver, page: str):
+    driver.get((HTML / f"{page}.html").as_uri())
+    res = driver.execute_async_script(CHECK_JS)
+    _screenshot(driver, page, res["height"])
+    assert not res["problems"], f"{page}: " + "; ".join(res["problems"][:10])
+    assert res["tables"] >= html_tables_stored(page), (
+        f"{page}: the notebook stores {html_tables_stored(page)} HTML tables, the page shows {res['tables']}")
+    src = next((ROOT / f"{page}{ext}") for ext in (".md", ".ipynb") if (ROOT / f"{page}{ext}").exists())
+    if re.search(r"\$[^$\n]+\$", src.read_text()):
+        assert res["mathjax"] > 0, f"{page}: has formulas but MathJax typeset none"
