@@ -28,6 +28,7 @@ from kdlib.nets import check_width
 from kdlib.validate import choice, integer, number
 from kdlib.results import RunOutput
 from kdlib.train import PGDConfig, evaluate, make_bank, soft_labels, train_students, train_teacher
+from kdlib.teachers import load_or_train_teacher
 
 NAME = "table1"
 DATASETS = ("reduced", "full")
@@ -147,12 +148,16 @@ _TEACHERS: dict[tuple, torch.nn.Module] = {}
 
 
 def trained_teacher(config: Config, train, progress: bool = False):
-    """Chapter 1's teacher for ``config`` on ``train``, cached in this process: a sweep that changes only student
-    settings trains it once (training is deterministic, so the cache changes no number)."""
+    """Chapter 1's teacher for ``config`` on ``train``: read from the teacher store (:mod:`kdlib.teachers`,
+    ``results/teachers/``) or trained once and stored there, and cached in this process, so every record and
+    every rerun that changes only student settings shares one trained teacher."""
     key = (config.dataset, config.scaling, config.teacher_width, config.teacher_seed, config.batch_size, str(config.teacher_pgd()), str(train.x.device))
     if key not in _TEACHERS:
         _TEACHERS.clear()
-        _TEACHERS[key] = train_teacher(train, width=config.teacher_width, pgd=config.teacher_pgd(), seed=config.teacher_seed, progress=progress)
+        _TEACHERS[key] = load_or_train_teacher(
+            train, task=f"binary_mnist:{config.dataset}:train", width=config.teacher_width, pgd=config.teacher_pgd(),
+            seed=config.teacher_seed, progress=progress,
+        )
     return _TEACHERS[key]
 
 
