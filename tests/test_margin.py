@@ -195,3 +195,96 @@ def test_stored_margin_record_regenerates() -> None:
     # same seeds, same code: equal up to float32 round-off across machines
     for key in ("lower", "upper", "ci_lo", "ci_hi", "svm_upper"):
         assert abs(old[key] - new[key]) <= 2e-4 * abs(old[key]), key
+
+
+# --------------------------------------------------------------------------- mirrored (antithetic) draws, early stop
+
+
+def _direct_margins(p, x, y, z, q):
+    """Independent reference: per draw, ``v = g/||g||`` built in R^d, then the masked inner products."""
+    G = ((z @ x.T > 0).double() * (p * y)) @ x
+    r = G.norm(dim=1, keepdim=True)
+    V = torch.where(r > 0, G / r.clamp_min(1e-300), torch.zeros_like(G))
+    return ((z @ q.T > 0).double() * (V @ q.T)), r.flatten()
+
+
+@pytest.mark.parametrize("support,d", [(4, 8), (30, 6)])  # support <= d (Gram path) and > d (R^d path)
+@pytest.mark.parametrize("antithetic", [False, True])
+def test_witness_margins_equal_a_direct_computation_on_the_same_draws(support: int, d: int, antithetic: bool) -> None:
+    x, y = _random_data(30, d, seed=5)
+    q = torch.randn(7, d, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    p = torch.zeros(30, dtype=torch.float64)
+    p[:support] = torch.rand(support, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    p = p / p.sum()
+    n_z = 3000
+    z = torch.randn(n_z, d, generator=torch.Generator().manual_seed(11), dtype=torch.float32).double()
+    A, r = _direct_margins(p, x, y, z, q)
+    h = r
+    if antithetic:
+        Am, rm = _direct_margins(p, x, y, -z, q)
+        A, h = 0.5 * (A + Am), 0.5 * (r + rm)
+    out = witness_margins(p, x, y, n_z=n_z, seed=11, queries=q, chunk=1000, antithetic=antithetic)
+    assert torch.allclose(out["mean"], A.mean(0), atol=1e-12)
+    assert torch.allclose(out["se"], A.std(0) / n_z**0.5, atol=1e-12)
+    assert math.isclose(out["norm_mean"], float(h.mean()), rel_tol=1e-12)
+    assert math.isclose(out["norm_se"], float(h.std()) / n_z**0.5, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("c", [None, 0.3])
+def test_mirrored_draws_are_unbiased_and_lower_the_error(c: float | None) -> None:
+    """Against plain Monte Carlo with many draws: agreement within 5 standard errors; and, per
+    pair, the two halves are negatively correlated (``1(<z,q> > 0) 1(<-z,q> > 0) = 0``), so
+    ``n`` pairs beat ``n`` independent draws by more than ``sqrt(2)`` on the margins."""
+    x, y = _random_data(20, 5)
+    p = torch.full((20,), 1 / 20, dtype=torch.float64)
+    plain = witness_margins(p, x, y, n_z=400_000, seed=4, c=c)
+    anti = witness_margins(p, x, y, n_z=20_000, seed=5, c=c, antithetic=True)
+    same = witness_margins(p, x, y, n_z=20_000, seed=5, c=c)
+    z = (plain["mean"] - anti["mean"]).abs() / (plain["se"] ** 2 + anti["se"] ** 2).sqrt()
+    assert float(z.max()) < 5, z
+    assert abs(plain["norm_mean"] - anti["norm_mean"]) < 5 * math.hypot(plain["norm_se"], anti["norm_se"])
+    assert float((anti["se"] / same["se"]).median()) < 0.75
+
+
+def test_mirrored_solver_equals_the_plain_solver_on_both_draws() -> None:
+    """The mirrored solver's bookkeeping (masks 1 - M, ``g(-z) = w - g(z)``) against the plain
+    solver given the 2K draws ``z`` and ``-z`` explicitly: same path, same value."""
+    from kdlib.margin import _pairwise_fw, _pairwise_fw_mirror
+    from kdlib.ntk import limit_kernel
+
+    x, y = _random_data(40, 6, seed=2)
+    z = torch.randn(400, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+    p0 = torch.rand(40, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    p0[::3] = 0
+    p0 = p0 / p0.sum()
+    Q = (y[:, None] * y[None, :]) * limit_kernel(x)
+    for c in (None, 0.3):
+        kw = dict(steps=25, tol=0.0, refresh=7, progress=False, Q=Q if c else None, c=c)
+        pa, Fa, _, na, _ = _pairwise_fw_mirror(x, y, p0.clone(), z, **kw)
+        pb, Fb, _, nb, _ = _pairwise_fw(x, y, p0.clone(), torch.cat([z, -z]), **kw)
+        assert na == nb == 25
+        assert math.isclose(Fa, Fb, rel_tol=1e-9)
+        assert torch.allclose(pa, pb, atol=1e-8)
+
+
+def test_early_stop_only_below_the_gap_tolerance() -> None:
+    """The solver stops before its step budget only once the sample duality gap is <= tol * value;
+    with tol = 0 it uses every step, and a tighter tol never stops earlier."""
+    x, y = _random_data(40, 6, seed=1)
+    kw = dict(n_z=1024, n_eval=4096, seed=0, dtype=torch.float64)
+    loose = estimate_gamma(x, y, steps=2000, tol=1e-3, **kw)
+    assert loose.steps < 2000
+    assert loose.train_gap <= 1e-3 * loose.train_value
+    tight = estimate_gamma(x, y, steps=2000, tol=1e-6, **kw)
+    assert tight.steps >= loose.steps
+    assert tight.steps == 2000 or tight.train_gap <= 1e-6 * tight.train_value
+    capped = estimate_gamma(x, y, steps=3, tol=0.0, **kw)
+    assert capped.steps == 3 and capped.train_gap > 0
+
+
+def test_independent_draws_option_still_brackets_two_point_gamma() -> None:
+    theta = 1.2
+    x, y = two_points(theta, d=4), torch.tensor([1.0, -1.0])
+    e = estimate_gamma(x, y, n_z=4096, n_eval=40_000, seed=1, steps=100, dtype=torch.float64, antithetic=False)
+    lo, hi = e.interval(3.0)
+    assert lo <= gamma_opp(theta) <= hi
