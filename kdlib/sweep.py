@@ -1,0 +1,449 @@
+"""Sweeps: many configurations of one experiment through the results store, on Dask.
+
+:func:`run_sweep` takes an experiment (a module or module-level object with ``NAME``,
+``Config`` and ``run(config) -> RunOutput``, see :mod:`kdlib.experiments`) and a list of
+configurations, and returns their records in the configurations' order. A configuration
+the store already holds is read, never recomputed (unless ``recompute=True``); when the
+store holds them all, no cluster is started at all, so a chapter that calls this on
+every execution costs one file read per record.
+
+Where the missing records are computed (``executor``):
+
+``"serial"``
+    today's in-process loop, :func:`kdlib.results.load_or_run` per configuration.
+``"local"`` (the default)
+    a :class:`dask.distributed.LocalCluster` on this machine: one worker process per
+    core (one in all when a GPU is visible, which does the parallel work itself), or
+    ``workers``; each worker has one thread, and torch one thread too
+    (``OMP_NUM_THREADS=1``), so that CPU floats repeat from run to run. When the
+    environment variable ``KDLIB_DASK_SCHEDULER`` is set (e.g. ``tcp://host:8786``),
+    ``"local"`` connects to that scheduler instead, so one variable sends every
+    chapter's sweep to a cluster without editing a notebook.
+a scheduler address (``"tcp://host:8786"``)
+    an existing Dask cluster (``dask scheduler`` and ``dask worker ADDRESS``, see the
+    README); its workers must be able to import ``kdlib`` and the experiment's module.
+
+Each missing configuration is one Dask task. Only plain picklable values cross the
+wire: the experiment travels as its import path (module name, and attribute name for an
+object such as ``kdlib.experiments.margin.TEACHER``) and is imported in the worker; the
+configuration is its frozen dataclass. The task calls :func:`~kdlib.results.load_or_run`
+itself, on the worker, into a scratch store, so the record is exactly the one a serial
+run writes, with the provenance of the machine that computed it (its device, its git
+commit, the wall time of the task); the task returns the record's text to the client.
+
+**The client writes every record**, atomically (temporary file in the record's folder,
+``fsync``, ``os.replace``), as each task completes (``as_completed``), and checks it with
+:meth:`ResultStore.read <kdlib.results.ResultStore.read>`. Why the client and not the
+workers: workers then need no shared filesystem (a cloud or batch cluster rarely has one
+that is also the repository's ``results/``), a worker killed mid-task cannot leave
+anything in the store, and there is one writer per sweep. A sweep interrupted at any point
+keeps every record written so far, and rerunning it computes only the rest. Two sweeps
+over overlapping configurations may both compute a shared one; each write is a whole
+file replacing a whole file, so the store holds it once and never half-written.
+
+Faults: a task whose worker dies (killed, out of memory) is rescheduled by Dask on another
+worker, up to ``distributed.scheduler.allowed-failures`` deaths (Dask's default, 3); a
+task that raises is not retried (the code is deterministic: it would raise again), the
+other tasks run on and their records are written, and then :class:`SweepError` names each
+failed configuration with its message. Every configuration is validated (rebuilt through
+the experiment's ``Config``, whose checks run, and hashed) before anything is submitted.
+
+Command line: ``python -m kdlib.sweep table1 --set lr=16,64 --set dataset=full,reduced``
+runs the Cartesian product over the experiment's default ``Config`` (see :func:`main`).
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import importlib
+import itertools
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Iterable, Mapping, Sequence
+
+from kdlib.results import ResultStore, StoreError, config_key, load_or_run
+
+SCHEDULER_ENV = "KDLIB_DASK_SCHEDULER"
+EXECUTORS = ("serial", "local")
+
+
+class SweepError(RuntimeError):
+    """One or more tasks of a sweep raised; the records of the others are in the store."""
+
+    def __init__(self, message: str, failures: list[tuple[Any, BaseException]]) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def experiment_ref(experiment: Any) -> tuple[str, str | None]:
+    """``(module name, attribute or None)``: how a worker imports ``experiment``.
+
+    A module travels as its name; an object (e.g. ``margin.TEACHER``) as the module its
+    ``run`` is defined in plus the attribute that holds it there.
+    """
+    for attr in ("NAME", "Config", "run"):
+        if not hasattr(experiment, attr):
+            raise TypeError(f"an experiment needs NAME, Config and run; {experiment!r} lacks {attr}")
+    if isinstance(experiment, ModuleType):
+        modname, attr_name = experiment.__name__, None
+    else:
+        modname = getattr(experiment.run, "__module__", None)
+        module = sys.modules.get(modname or "")
+        attr_name = next((k for k, v in vars(module).items() if v is experiment), None) if module else None
+        if attr_name is None:
+            raise TypeError(
+                f"experiment {experiment.NAME!r} is neither a module nor an object defined at the top "
+                f"of a module (like kdlib.experiments.margin.TEACHER), so a worker cannot import it"
+            )
+    if modname == "__main__":
+        raise TypeError(f"experiment {experiment.NAME!r} lives in __main__; put it in an importable module")
+    return modname, attr_name
+
+
+def import_experiment(ref: tuple[str, str | None]) -> Any:
+    """The experiment named by :func:`experiment_ref` (imported, in a worker)."""
+    modname, attr_name = ref
+    module = importlib.import_module(modname)
+    return module if attr_name is None else getattr(module, attr_name)
+
+
+def validate(experiment: Any, config: Any) -> Any:
+    """``config`` as an instance of ``experiment.Config``, its checks run again.
+
+    A mapping is passed to ``Config(**mapping)``; a ``Config`` is rebuilt from its fields
+    (so a value set by hand after construction is checked too). Raises the ``Config``'s
+    own error (``ValueError``, ``TypeError``) for a bad value.
+    """
+    cls = experiment.Config
+    if isinstance(config, Mapping):
+        config = cls(**config)
+    elif not isinstance(config, cls):
+        raise TypeError(f"{experiment.NAME}: a config must be a {cls.__name__} or a mapping, got {type(config).__name__}")
+    elif dataclasses.is_dataclass(config):
+        config = dataclasses.replace(config)
+    config_key(experiment.NAME, config)  # raises for a value JSON cannot hold
+    return config
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+def _threads() -> int:
+    try:
+        return max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
+    except ValueError:
+        return 1
+
+
+def compute_record(ref: tuple[str, str | None], config: Any) -> str:
+    """The Dask task: the record of ``config`` as JSON text, computed where this runs.
+
+    :func:`~kdlib.results.load_or_run` writes it into a scratch store (so its form,
+    provenance and wall time are exactly those of a serial run on this machine); the text
+    goes back to the client, which writes it into the real store.
+    """
+    import torch
+
+    torch.set_num_threads(_threads())  # 1 on a LocalCluster; a remote worker's $OMP_NUM_THREADS
+    experiment = import_experiment(ref)
+    with tempfile.TemporaryDirectory(prefix="kdlib-sweep-") as tmp:
+        scratch = ResultStore(tmp)
+        load_or_run(experiment, config, store=scratch, recompute=True)
+        return scratch.path(experiment.NAME, config).read_text()
+
+
+def write_record_text(store: ResultStore, name: str, config: Any, text: str) -> dict[str, Any]:
+    """Write a record's JSON text atomically at its place in ``store``; return it, checked.
+
+    The text must parse and hash to the configuration's key (else :class:`StoreError`,
+    nothing written). Temporary file in the same folder, ``fsync``, ``os.replace``: a crash
+    leaves either the old file or the new one, never a part.
+    """
+    path = store.path(name, config)
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StoreError(f"a worker sent a record for {path} that does not parse: {exc}") from exc
+    if not isinstance(record, dict) or record.get("key") != path.stem or record.get("experiment") != name:
+        raise StoreError(
+            f"a worker sent a record for another key or experiment than {path} "
+            f"(is the worker's kdlib the same version as this one?)"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return store.read(path, expect=(name, config))
+
+
+# --------------------------------------------------------------------------- clusters
+
+
+def default_workers() -> int:
+    """One worker per core; one in all when torch sees a GPU (it parallelises itself)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return 1
+    return os.cpu_count() or 1
+
+
+def resolve_executor(executor: str) -> str:
+    """``"serial"``, ``"local"`` or a scheduler address; ``"local"`` becomes
+    ``$KDLIB_DASK_SCHEDULER`` when that is set."""
+    if not isinstance(executor, str) or not executor.strip():
+        raise ValueError(f"executor must be 'serial', 'local' or a scheduler address, got {executor!r}")
+    executor = executor.strip()
+    if executor == "local" and os.environ.get(SCHEDULER_ENV, "").strip():
+        return os.environ[SCHEDULER_ENV].strip()
+    if executor in EXECUTORS or "://" in executor:
+        return executor
+    raise ValueError(
+        f"executor must be 'serial', 'local' or a scheduler address such as tcp://host:8786, got {executor!r}"
+    )
+
+
+class _Cluster:
+    """A Dask client on a LocalCluster it owns, or on an existing scheduler."""
+
+    def __init__(self, executor: str, workers: int | None) -> None:
+        from dask.distributed import Client, LocalCluster
+
+        self.cluster = None
+        if executor == "local":
+            n = workers if workers is not None else default_workers()
+            if not isinstance(n, int) or n < 1:
+                raise ValueError(f"workers must be a positive integer, got {workers!r}")
+            self.cluster = LocalCluster(
+                n_workers=n,
+                threads_per_worker=1,
+                processes=True,
+                host="127.0.0.1",
+                dashboard_address=None,
+                env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+            )
+            self.client = Client(self.cluster, set_as_default=False)
+        else:
+            self.client = Client(executor, set_as_default=False)
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+
+# --------------------------------------------------------------------------- sweeps
+
+
+def _describe(config: Any) -> str:
+    return repr(config)
+
+
+def run_sweep(
+    experiment: Any,
+    configs: Iterable[Any],
+    *,
+    executor: str = "local",
+    store: ResultStore | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+    recompute: bool = False,
+) -> list[dict[str, Any]]:
+    """The records of ``configs`` (in their order), computing the missing ones.
+
+    ``experiment``: a module or module-level object with ``NAME``, ``Config``, ``run``.
+    ``configs``: ``Config`` instances or mappings of ``Config`` fields, all validated
+    before anything runs. ``executor``: ``"serial"``, ``"local"`` (a LocalCluster, or
+    ``$KDLIB_DASK_SCHEDULER`` when set) or a scheduler address. ``store``: the results
+    store (default :class:`~kdlib.results.ResultStore`). ``workers``: LocalCluster size
+    (default one per core). ``recompute``: compute every configuration again and
+    overwrite its record. Raises :class:`SweepError` after the sweep when tasks raised.
+    """
+    from tqdm import tqdm
+
+    store = store or ResultStore()
+    name = experiment.NAME
+    configs = [validate(experiment, c) for c in configs]
+    where = resolve_executor(executor)
+    ref = experiment_ref(experiment) if where != "serial" else None
+
+    keys = [config_key(name, c) for c in configs]
+    records: dict[str, dict[str, Any]] = {}
+    todo: dict[str, Any] = {}
+    for key, cfg in zip(keys, configs):
+        if key in records or key in todo:
+            continue
+        held = None if recompute else store.load(name, cfg)
+        if held is not None:
+            records[key] = held
+        else:
+            todo[key] = cfg
+    if not todo:
+        return [records[k] for k in keys]
+
+    bar = tqdm(total=len(todo), desc=f"{name} sweep ({where})", unit="record", disable=not progress)
+    try:
+        if where == "serial":
+            for key, cfg in todo.items():
+                records[key] = load_or_run(experiment, cfg, store=store, recompute=True)
+                bar.update(1)
+        else:
+            failures = _run_on_dask(where, workers, ref, name, todo, store, records, bar)
+            if failures:
+                lines = [f"{len(failures)} of {len(todo)} {name} configs failed (the other records are stored):"]
+                lines += [f"  {_describe(cfg)}: {type(exc).__name__}: {exc}" for cfg, exc in failures]
+                raise SweepError("\n".join(lines), failures) from failures[0][1]
+    finally:
+        bar.close()
+    return [records[k] for k in keys]
+
+
+def _run_on_dask(where, workers, ref, name, todo, store, records, bar) -> list[tuple[Any, BaseException]]:
+    from dask.distributed import as_completed
+
+    cluster = _Cluster(where, workers)
+    failures: list[tuple[Any, BaseException]] = []
+    try:
+        futures = {}
+        for key, cfg in todo.items():
+            fut = cluster.client.submit(compute_record, ref, cfg, key=f"{name}-{key}", pure=False, retries=0)
+            futures[fut] = key
+        for fut in as_completed(list(futures), loop=cluster.client.loop):
+            key = futures[fut]
+            cfg = todo[key]
+            if fut.status == "finished":
+                records[key] = write_record_text(store, name, cfg, fut.result())
+            else:
+                exc = fut.exception()
+                failures.append((cfg, exc))
+                bar.write(f"{name}: {_describe(cfg)} failed: {type(exc).__name__}: {exc}")
+            fut.release()
+            bar.update(1)
+    finally:
+        cluster.close()
+    return failures
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def split_values(text: str) -> list[str]:
+    """Split ``text`` at the commas outside brackets and quotes: ``"[4,6],[2]"`` gives two."""
+    parts, depth, quote, cur = [], 0, None, []
+    for ch in text:
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append("".join(cur))
+            cur = []
+            continue
+        cur.append(ch)
+    parts.append("".join(cur))
+    return [p.strip() for p in parts]
+
+
+def parse_value(text: str) -> Any:
+    """A Python literal where ``text`` is one (lists become tuples), ``inf`` as a float,
+    else the text itself: ``"16"`` -> 16, ``"[4,6]"`` -> (4, 6), ``"full"`` -> "full"."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        if text.strip().lower() in ("inf", "+inf", "-inf", "infinity", "-infinity"):
+            return float(text)
+        return text
+    return tuple(value) if isinstance(value, list) else value
+
+
+def product_configs(experiment: Any, settings: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+    """The Cartesian product of ``settings`` (field, values) over the default ``Config``."""
+    fields = [f.name for f in dataclasses.fields(experiment.Config)]
+    for field, _ in settings:
+        if field not in fields:
+            raise ValueError(f"{experiment.NAME} has no config field {field!r}; its fields are: {', '.join(fields)}")
+    names = [f for f, _ in settings]
+    combos = itertools.product(*(values for _, values in settings)) if settings else [()]
+    return [validate(experiment, dict(zip(names, combo))) for combo in combos]
+
+
+def _parse_set(text: str) -> tuple[str, list[Any]]:
+    field, sep, values = text.partition("=")
+    if not sep or not field.strip() or not values.strip():
+        raise argparse.ArgumentTypeError(f"--set wants FIELD=VALUE[,VALUE...], got {text!r}")
+    return field.strip(), [parse_value(v) for v in split_values(values)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m kdlib.sweep EXPERIMENT --set FIELD=V1,V2 ... [--scheduler ADDRESS]``."""
+    from kdlib.regenerate import experiment_modules
+
+    parser = argparse.ArgumentParser(
+        prog="python -m kdlib.sweep",
+        description="Compute (or read) the records of a Cartesian product of configurations of one experiment.",
+        epilog=f"Without --scheduler and --executor, the sweep runs on a local Dask cluster, or on ${SCHEDULER_ENV} when set.",
+    )
+    parser.add_argument("experiment", help="an experiment NAME (e.g. table1, margin, deep)")
+    parser.add_argument("--set", dest="settings", action="append", type=_parse_set, default=[], metavar="FIELD=V1,V2",
+                        help="values of one Config field (Python literals, e.g. widths=[4,6],[2]); repeatable")
+    parser.add_argument("--executor", default="local", help="serial, local (default) or a scheduler address")
+    parser.add_argument("--scheduler", default=None, metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786")
+    parser.add_argument("--workers", type=int, default=None, help="local cluster size (default: one per core)")
+    parser.add_argument("--recompute", action="store_true", help="compute every config again and overwrite its record")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+
+    modules = experiment_modules()
+    if args.experiment not in modules:
+        parser.error(f"unknown experiment {args.experiment!r}; known: {', '.join(sorted(modules))}")
+    experiment = modules[args.experiment]
+    try:
+        configs = product_configs(experiment, args.settings)
+        executor = resolve_executor(args.scheduler or args.executor)
+    except (ValueError, TypeError) as exc:
+        parser.error(str(exc))
+    store = ResultStore()
+    held = sum(1 for c in configs if store.path(experiment.NAME, c).exists()) if not args.recompute else 0
+    print(f"{experiment.NAME}: {len(configs)} configs, {held} already stored, executor {executor}", flush=True)
+    try:
+        records = run_sweep(experiment, configs, executor=executor, store=store, progress=not args.no_progress,
+                            workers=args.workers, recompute=args.recompute)
+    except SweepError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    for cfg, rec in zip(configs, records):
+        print(store.path(experiment.NAME, cfg))
+    print(f"{len(records)} records in {store.root / experiment.NAME}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
