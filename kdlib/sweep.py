@@ -38,14 +38,18 @@ workers: workers then need no shared filesystem (a cloud or batch cluster rarely
 that is also the repository's ``results/``), a worker killed mid-task cannot leave
 anything in the store, and there is one writer per sweep. A sweep interrupted at any point
 keeps every record written so far, and rerunning it computes only the rest. Two sweeps
-over overlapping configurations may both compute a shared one; each write is a whole
-file replacing a whole file, so the store holds it once and never half-written.
+over overlapping configurations may both compute a shared one (on one scheduler the
+task's name, ``NAME-key``, is shared, so Dask computes it once for both); each write is a
+whole file replacing a whole file, so the store holds it once and never half-written.
+What an experiment caches beside its records (Table 1's trained teachers,
+:mod:`kdlib.teachers`) goes to the worker's own default store.
 
 Faults: a task whose worker dies (killed, out of memory) is rescheduled by Dask on another
 worker, up to ``distributed.scheduler.allowed-failures`` deaths (Dask's default, 3); a
 task that raises is not retried (the code is deterministic: it would raise again), the
 other tasks run on and their records are written, and then :class:`SweepError` names each
-failed configuration with its message. Every configuration is validated (rebuilt through
+failed configuration with its message (with ``executor="serial"`` the exception propagates
+at once, as from :func:`~kdlib.results.load_or_run`). Every configuration is validated (rebuilt through
 the experiment's ``Config``, whose checks run, and hashed) before anything is submitted.
 
 Command line: ``python -m kdlib.sweep table1 --set lr=16,64 --set dataset=full,reduced``
@@ -321,7 +325,18 @@ def run_sweep(
     return [records[k] for k in keys]
 
 
-def _run_on_dask(where, workers, ref, name, todo, store, records, bar) -> list[tuple[Any, BaseException]]:
+def _run_on_dask(
+    where: str,
+    workers: int | None,
+    ref: tuple[str, str | None],
+    name: str,
+    todo: dict[str, Any],
+    store: ResultStore,
+    records: dict[str, dict[str, Any]],
+    bar: Any,
+) -> list[tuple[Any, BaseException]]:
+    """Submit ``todo`` (key -> config), write each record as it completes into ``records``
+    and ``store``; return the (config, exception) of the tasks that failed."""
     from dask.distributed import as_completed
 
     cluster = _Cluster(where, workers)
@@ -336,8 +351,11 @@ def _run_on_dask(where, workers, ref, name, todo, store, records, bar) -> list[t
             cfg = todo[key]
             if fut.status == "finished":
                 records[key] = write_record_text(store, name, cfg, fut.result())
-            else:
-                exc = fut.exception()
+            else:  # "error" (it raised, or its workers kept dying: KilledWorker) or "cancelled"
+                try:
+                    exc = fut.exception()
+                except Exception as lost:  # a cancelled future has no exception of its own
+                    exc = lost
                 failures.append((cfg, exc))
                 bar.write(f"{name}: {_describe(cfg)} failed: {type(exc).__name__}: {exc}")
             fut.release()
