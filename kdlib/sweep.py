@@ -91,7 +91,7 @@ def experiment_ref(experiment: Any) -> tuple[str, str | None]:
     """``(module name, attribute or None)``: how a worker imports ``experiment``.
 
     A module travels as its name; an object (e.g. ``margin.TEACHER``) as the module its
-    ``run`` is defined in plus the attribute that holds it there.
+    ``run`` (or ``Config``) is defined in plus the attribute that holds it there.
     """
     for attr in ("NAME", "Config", "run"):
         if not hasattr(experiment, attr):
@@ -99,9 +99,13 @@ def experiment_ref(experiment: Any) -> tuple[str, str | None]:
     if isinstance(experiment, ModuleType):
         modname, attr_name = experiment.__name__, None
     else:
-        modname = getattr(experiment.run, "__module__", None)
-        module = sys.modules.get(modname or "")
-        attr_name = next((k for k, v in vars(module).items() if v is experiment), None) if module else None
+        modname, attr_name = None, None
+        for candidate in (getattr(experiment.run, "__module__", None), getattr(experiment.Config, "__module__", None)):
+            module = sys.modules.get(candidate or "")
+            attr_name = next((k for k, v in vars(module).items() if v is experiment), None) if module else None
+            if attr_name is not None:
+                modname = candidate
+                break
         if attr_name is None:
             raise TypeError(
                 f"experiment {experiment.NAME!r} is neither a module nor an object defined at the top "

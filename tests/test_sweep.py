@@ -278,6 +278,23 @@ def test_two_overlapping_sweeps_at_once_store_each_config_once_and_whole(tmp_pat
     assert set(calls(marker)) == set(union)
 
 
+def test_experiments_travel_as_import_paths():
+    from types import SimpleNamespace
+
+    from kdlib.experiments import margin, table1
+    from kdlib.sweep import experiment_ref, import_experiment
+
+    assert experiment_ref(table1) == ("kdlib.experiments.table1", None)
+    assert experiment_ref(margin.TEACHER) == ("kdlib.experiments.margin", "TEACHER")
+    assert import_experiment(experiment_ref(margin.TEACHER)) is margin.TEACHER
+    assert import_experiment(experiment_ref(sweep_toy)) is sweep_toy
+    adhoc = SimpleNamespace(NAME="adhoc", Config=sweep_toy.Config, run=sweep_toy.run)
+    with pytest.raises(TypeError, match="a worker cannot import it"):
+        experiment_ref(adhoc)
+    with pytest.raises(TypeError, match="lacks Config"):
+        experiment_ref(SimpleNamespace(NAME="x", run=sweep_toy.run))
+
+
 # --------------------------------------------------------------------------- command line
 
 
