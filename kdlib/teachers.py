@@ -10,7 +10,8 @@ deterministic on one machine; elsewhere a retrained teacher differs by float
 rounding only.
 
 Store layout: ``<root>/<key>.pt`` with ``root = kdlib.results.default_root() /
-"teachers"`` (so ``KDLIB_RESULTS`` moves it too) and ``key`` the first 20 hex
+"teachers"`` (so ``KDLIB_RESULTS`` moves it too; the repository's committed
+``results/teachers/`` is still read when a teacher is not found there) and ``key`` the first 20 hex
 digits of the sha256 of the canonical JSON of the settings. A file holds the
 trained inner weights ``W`` (float32, ``m x d``), the outer weights ``a`` only
 when they were trained, the settings, sha256 checksums of ``W`` (and ``a``) and of
@@ -101,19 +102,42 @@ def teacher_key(settings: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
-class TeacherStore:
-    """A folder of trained teachers, one ``<key>.pt`` file per settings."""
+def repository_root() -> Path:
+    """The repository's own teacher folder, ``results/teachers/`` next to the ``kdlib`` package."""
+    return Path(kdlib.__file__).resolve().parent.parent / "results" / FOLDER
 
-    def __init__(self, root: str | Path | None = None) -> None:
+
+class TeacherStore:
+    """A folder of trained teachers, one ``<key>.pt`` file per settings.
+
+    ``root`` (default ``kdlib.results.default_root() / "teachers"``) is where teachers are
+    written and looked up first; ``fallbacks`` are read-only folders looked up next. By
+    default the repository's committed ``results/teachers/`` is the fallback, so a store
+    moved elsewhere with ``KDLIB_RESULTS`` still reuses the committed teachers.
+    """
+
+    def __init__(self, root: str | Path | None = None, fallbacks: list[str | Path] | None = None) -> None:
         self.root = Path(root) if root is not None else default_root() / FOLDER
+        if fallbacks is None:
+            fallbacks = [repository_root()] if root is None else []
+        self.fallbacks = [Path(f) for f in fallbacks if Path(f).resolve() != self.root.resolve()]
 
     def path(self, settings: dict[str, Any]) -> Path:
+        """Where a teacher for ``settings`` is written."""
         return self.root / f"{teacher_key(settings)}.pt"
+
+    def find(self, settings: dict[str, Any]) -> Path | None:
+        """The stored file for ``settings``: in ``root``, else in a fallback folder; None if none."""
+        name = f"{teacher_key(settings)}.pt"
+        for folder in (self.root, *self.fallbacks):
+            if (folder / name).exists():
+                return folder / name
+        return None
 
     def load(self, settings: dict[str, Any], device: str | torch.device = "cpu") -> TwoLayerNet | None:
         """The stored teacher for ``settings`` on ``device``, or None when there is none."""
-        p = self.path(settings)
-        if not p.exists():
+        p = self.find(settings)
+        if p is None:
             return None
         rec = self.read(p)
         if rec["settings"] != settings:
@@ -213,8 +237,8 @@ class TeacherStore:
 
     def provenance(self, settings: dict[str, Any]) -> dict[str, Any] | None:
         """The stored teacher's provenance (and its file), or None."""
-        p = self.path(settings)
-        if not p.exists():
+        p = self.find(settings)
+        if p is None:
             return None
         return {**self.read(p)["provenance"], "file": str(p)}
 

@@ -196,7 +196,8 @@ def _train_fast(
     The minimised loss is ``R = sum_s (1/b) sum_i l(F_is)``; with ``G = dR/dF`` (b x k):
 
     - ``dR/dH = (G P^T) * a`` (the outer-weight block sum run backwards), ``dR/dZ = dR/dH * 1(Z > 0)``;
-    - ``dR/dW = (dR/dZ)^T X`` (M x d), applied as one ``addmm`` ``W <- W - lr dR/dW``;
+    - ``dR/dW = (dR/dZ)^T X`` (M x d), applied as one ``addmm`` ``W^T <- W^T - lr X^T dR/dZ``
+      (the weights are held transposed during training, which suits the BLAS kernels);
     - with a trained outer layer, ``dR/da_j = sum_i (G P^T)_ij H_ij``.
 
     The projection onto ``S_B`` (``||W_j - W_j(0)|| <= B/sqrt(m_s)``) follows each update in
@@ -216,15 +217,15 @@ def _train_fast(
 
     W, W0, a = bank.W.data, bank.W0, bank.a.data
     # input columns that carry no signal in the training set, whose weights (and offsets) never move
-    used = (x != 0).any(0)
+    used = torch.count_nonzero(x, dim=0) > 0
     if project:
-        used |= (W != W0).any(0)
+        used |= torch.count_nonzero(W - W0, dim=0) > 0
     cols = torch.nonzero(used).flatten()
-    reduce_cols = int(cols.numel()) < d
-    Wr = W[:, cols].contiguous() if reduce_cols else W
-    W0r = W0[:, cols].contiguous() if reduce_cols else W0
-    xr = x[:, cols].contiguous() if reduce_cols else x.contiguous()
+    xr = torch.index_select(x, 1, cols) if int(cols.numel()) < d else x.contiguous()
     dr = xr.shape[1]
+    # the weights are kept transposed (d x M): X Wt and Wt += X^T dZ run faster than X W^T and W += dZ^T X
+    Wt = torch.index_select(W, 1, cols).T.contiguous()
+    W0t = torch.index_select(W0, 1, cols).T.contiguous()
 
     # per point and column: sigma (sign inside the softplus) and c (linear coefficient), side by side
     sig = torch.where(soft_cols[None, :], torch.ones((), device=dev, dtype=dtype), -y[:, None].to(dtype))
@@ -246,7 +247,7 @@ def _train_fast(
     F_buf = torch.empty(bs, k, device=dev, dtype=dtype)
     U_buf = torch.empty(bs, k, device=dev, dtype=dtype)
     G_buf = torch.empty(bs, k, device=dev, dtype=dtype)
-    D_buf = torch.empty_like(Wr) if project else None
+    D_buf = torch.empty_like(Wt) if project else None
     norm_buf = torch.empty(M, device=dev, dtype=dtype) if project else None
     ga_buf = torch.empty(M, device=dev, dtype=dtype) if train_outer else None
     step_losses = torch.empty(pgd.epochs * steps_per_epoch, k, device=dev, dtype=dtype)
@@ -263,7 +264,7 @@ def _train_fast(
             torch.index_select(targets, 0, idx, out=tb)
             sg, cb = tb[:, :k], tb[:, k:]
             # forward: H = relu(X W^T), F = H S
-            torch.mm(xb, Wr.T, out=H)
+            torch.mm(xb, Wt, out=H)
             H.clamp_(min=0)
             torch.mm(H, S, out=F)
             # loss l = softplus(u) - c f with u = sigma f, logged as the batch mean per student
@@ -280,21 +281,20 @@ def _train_fast(
                 dH.mul_(a)                               # dR/dH * b
             else:
                 torch.mm(G, S.T, out=dH)                 # (G P^T) * a, since S = P diag(a)
-            dH.masked_fill_(H <= 0, 0.0)                 # relu mask: dR/dZ * b
+            dZ = torch.ops.aten.threshold_backward(dH, H, 0.0)  # relu mask: dR/dZ * b
             step = -pgd.lr / b
-            Wr.addmm_(dH.T, xb, alpha=step)
+            Wt.addmm_(xb.T, dZ, alpha=step)
             if train_outer:
                 a.add_(ga_buf, alpha=step)
                 torch.mul(P, a[:, None], out=S)
             if project:
-                torch.sub(Wr, W0r, out=D_buf)
-                torch.linalg.vector_norm(D_buf, dim=1, out=norm_buf)
+                torch.sub(Wt, W0t, out=D_buf)
+                torch.linalg.vector_norm(D_buf, dim=0, out=norm_buf)
                 norm_buf.clamp_(min=1e-30)
                 torch.div(radius, norm_buf, out=norm_buf)
                 norm_buf.clamp_(max=1.0)
-                torch.addcmul(W0r, D_buf, norm_buf[:, None], out=Wr)
-    if reduce_cols:
-        W[:, cols] = Wr
+                torch.addcmul(W0t, D_buf, norm_buf[None, :], out=Wt)
+    W[:, cols] = Wt.T
     epoch_loss = step_losses.reshape(pgd.epochs, steps_per_epoch, -1).mean(1)
     return TrainLog(step_loss=step_losses.cpu(), epoch_loss=epoch_loss.cpu(), max_distance_ratio=float(bank.distance_ratio().max()))
 

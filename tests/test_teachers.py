@@ -134,7 +134,19 @@ def test_a_changed_initialisation_is_detected(tmp_path):
 
 def test_the_store_follows_the_results_root(tmp_path, monkeypatch):
     monkeypatch.setenv("KDLIB_RESULTS", str(tmp_path / "elsewhere"))
-    assert TeacherStore().root == tmp_path / "elsewhere" / "teachers"
+    store = TeacherStore()
+    assert store.root == tmp_path / "elsewhere" / "teachers"
+    assert store.fallbacks == [teachers.repository_root()]
+
+
+def test_a_fallback_folder_is_read_but_not_written(tmp_path, monkeypatch):
+    data = _toy()
+    committed = _store(tmp_path / "committed")
+    net = load_or_train_teacher(data, task="toy", width=16, pgd=PGD, seed=3, store=committed)
+    scratch = TeacherStore(tmp_path / "scratch", fallbacks=[committed.root])
+    monkeypatch.setattr(teachers, "train_teacher", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    again = load_or_train_teacher(data, task="toy", width=16, pgd=PGD, seed=3, store=scratch)
+    assert torch.equal(again.W, net.W) and not (tmp_path / "scratch").exists()
 
 
 def test_table1_trains_its_teacher_once_and_stores_it(tmp_path, monkeypatch):
