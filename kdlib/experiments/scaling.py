@@ -1,0 +1,701 @@
+"""Chapter 6: the width each kind of label needs, measured against a certified gamma.
+
+``NAME = "scaling"``: one record per (dataset, regime). A dataset is either planted-margin
+data (:mod:`kdlib.planted`: ``n`` points on the sphere in ``d`` dimensions, threshold ``t``)
+or an MNIST digit pair ``a`` (label +1) against ``b`` (label -1), ``n`` training images
+scaled to unit norm. For each label kind (hard, soft), each target ``eps`` and each seed,
+the record holds the smallest width ``m*`` of the grid at which the student reaches a
+training classification error ``<= eps`` within ``max_steps`` full-batch steps, or
+``None`` (censored: no width of the grid did).
+
+The student is the paper's model exactly: ``f(x) = m^{-1/2} sum_j a_j relu(<W_j, x>)``,
+symmetric initialisation (:func:`kdlib.nets.symmetric_init`), ``a`` fixed, only ``W``
+trained, full-batch gradient descent on the mean loss (logistic for hard labels,
+Bernoulli cross-entropy against the soft labels, whose gradient is that of the KL).
+
+Regimes
+-------
+``theory``: projected gradient descent onto ``||W_j - W_j(0)|| <= B / sqrt(m)``.
+Soft: ``B = 1`` and the largest step of Theorem 2 at the loss target ``soft_beta``,
+``eta = soft_beta / 3`` (Corollary 4's step ``gamma^2 eps / 96`` would be below
+``1e-5`` here and move nothing within any affordable number of steps); soft labels
+from the kernel-limit teacher, ``sigmoid(z*(x_i))`` (the planted logit in closed
+form, or for MNIST pairs the logits of the certified witness of gamma,
+:func:`kdlib.margin.teacher_logits`). Hard: Proposition 5's radius
+``B = (2/gamma) ln(2 / (ln2 beta))`` with ``beta = eps ln 2`` (one bank per eps, since
+``B`` depends on eps) and its largest step ``eta = 1``; gamma is the lower end of the
+certified interval.
+``practice``: no projection; one step size for every dataset, width and label kind,
+``practice_lr`` (default 8: the inverse of ``1/8``, a bound on the smoothness of the
+linearised mean loss for unit-norm inputs, ``(1/4) * max_x K(x, x) = 1/8``); soft labels
+``sigmoid(f_T(x_i))`` of a 512-unit teacher trained on the hard labels
+(:func:`kdlib.train.train_teacher`, full batch, ``teacher_steps`` steps at the same step).
+
+Early stopping (stated in the chapter): the error is measured at every step; a student
+stops at the first step where it has reached every target ``eps``, and also as soon as,
+for every target it has not reached, a *smaller* width with the same seed has (it can
+no longer be ``m*``). The bank stops when no student is left running.
+
+Exact reduction of the input dimension: the gradient of row ``W_j`` is a combination
+of the training inputs, so only the component of ``W_j`` in their span moves and only
+it affects the outputs on them. We train in an orthonormal basis of that span
+(``r = rank(X) <= n`` coordinates instead of ``d``); since ``W_j(0) ~ N(0, I_d)``, its
+coordinates in an orthonormal basis are ``N(0, I_r)``, so this is the same model and
+the same dynamics in distribution, at ``r/d`` of the cost (MNIST: 500 of 784).
+The margin gamma, a function of the kernel ``K`` and of the masks ``1(<z, x_i> > 0)``,
+is unchanged by the rotation too.
+
+``GAMMA`` (``NAME = "scaling_gamma"``): gamma of each dataset with its certified
+interval (:func:`kdlib.margin.estimate_gamma`) and the witness's dual weights, one
+record per dataset, shared by both regimes.
+"""
+from __future__ import annotations
+
+import math
+import sys
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Sequence
+
+import torch
+from tqdm import tqdm
+
+from kdlib import bounds
+from kdlib.data import BinaryTask, binary_mnist
+from kdlib.margin import MarginEstimate, estimate_gamma, teacher_logits
+from kdlib.nets import check_width, symmetric_init
+from kdlib.planted import check_planted_params, planted_dataset
+from kdlib.results import RunOutput, load_or_run
+
+NAME = "scaling"
+GAMMA_NAME = "scaling_gamma"
+DATASETS = ("planted", "mnist")
+REGIMES = ("theory", "practice")
+MODES = ("soft", "hard")
+DEFAULT_WIDTHS = tuple(2**k for k in range(1, 13))
+
+
+def _int(name: str, v: object, minimum: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
+    return v
+
+
+def _pos(name: str, v: object) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and v > 0):
+        raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
+    return float(v)
+
+
+def check_eps(eps: Sequence[float]) -> tuple[float, ...]:
+    """A non-empty list of distinct targets in (0, 1)."""
+    eps = tuple(eps)
+    if not eps:
+        raise ValueError("the list of error targets eps is empty")
+    for e in eps:
+        if isinstance(e, bool) or not isinstance(e, (int, float)) or not (0.0 < e < 1.0):
+            raise ValueError(f"every error target eps must lie in (0, 1), got {e!r}")
+    if len(set(eps)) != len(eps):
+        raise ValueError(f"repeated error target in {eps}")
+    return tuple(float(e) for e in eps)
+
+
+def check_widths(widths: Sequence[int]) -> tuple[int, ...]:
+    """A non-empty strictly increasing list of even widths >= 2."""
+    widths = tuple(widths)
+    if not widths:
+        raise ValueError("the width grid is empty")
+    for m in widths:
+        check_width(m)
+    if any(b <= a for a, b in zip(widths, widths[1:])):
+        raise ValueError(f"the width grid must be strictly increasing, got {widths}")
+    return widths
+
+
+def check_digits(digits: Sequence[int]) -> tuple[int, int]:
+    """A pair of two different digits 0-9."""
+    digits = tuple(digits)
+    if len(digits) != 2:
+        raise ValueError(f"a digit pair has two digits, got {digits!r}")
+    for g in digits:
+        if isinstance(g, bool) or not isinstance(g, int) or not 0 <= g <= 9:
+            raise ValueError(f"digits must be integers 0-9, got {g!r} in {digits}")
+    if digits[0] == digits[1]:
+        raise ValueError(f"a digit pair needs two different digits, got {digits}")
+    return digits  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- datasets
+@dataclass(frozen=True)
+class GammaConfig:
+    """One dataset and the settings of its gamma estimate (``n_z`` solver draws, ``n_eval`` fresh draws)."""
+
+    dataset: str = "planted"
+    n: int = 500
+    d: int = 20
+    J: int = 8
+    t: float = 0.01
+    digits: tuple[int, int] = (0, 1)
+    data_seed: int = 0
+    n_z: int = 4096
+    n_eval: int = 16384
+    gamma_steps: int = 400
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        _int("n (the number of points)", self.n, 2)
+        if self.dataset == "planted":
+            check_planted_params(self.d, self.n, self.t, self.J)
+        else:
+            object.__setattr__(self, "digits", check_digits(self.digits))
+        _int("n_z", self.n_z, 1)
+        _int("n_eval", self.n_eval, 2)
+        _int("gamma_steps", self.gamma_steps, 0)
+
+    @property
+    def label(self) -> str:
+        if self.dataset == "planted":
+            return f"planted t={self.t:g}"
+        return f"MNIST {self.digits[0]} vs {self.digits[1]}"
+
+
+@dataclass
+class Dataset:
+    """Training inputs in the reduced orthonormal coordinates (n x r, float32), labels (+-1),
+    the planted logits (planted data only) and the ambient dimension."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    planted_z: torch.Tensor | None
+    ambient_d: int
+
+
+def reduce_to_span(x: torch.Tensor) -> torch.Tensor:
+    """Coordinates of the rows of ``x`` in an orthonormal basis of their span (n x r), so
+    ``x_r x_r^T = x x^T`` (all norms and angles kept)."""
+    x64 = x.to(torch.float64)
+    if x.shape[1] <= x.shape[0]:
+        return x64
+    q, _ = torch.linalg.qr(x64.T, mode="reduced")  # d x n, orthonormal columns
+    return x64 @ q
+
+
+def load_dataset(g: GammaConfig) -> Dataset:
+    if g.dataset == "planted":
+        p = planted_dataset(g.d, g.n, g.t, J=g.J, seed=g.data_seed, aligned=False)
+        return Dataset(x=p.x.to(torch.float32), y=p.y.to(torch.float32), planted_z=p.z, ambient_d=g.d)
+    a, b = g.digits
+    task = BinaryTask(name=f"{a}v{b}", positive=(a,), negative=(b,))
+    data = binary_mnist(task, train=True, scaling="unit", limit=g.n, subset_seed=g.data_seed)
+    xr = reduce_to_span(data.x)
+    return Dataset(x=xr.to(torch.float32), y=data.y, planted_z=None, ambient_d=int(data.x.shape[1]))
+
+
+def run_gamma(g: GammaConfig) -> RunOutput:
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    ds = load_dataset(g)
+    e = estimate_gamma(ds.x, ds.y, n_z=g.n_z, n_eval=g.n_eval, steps=g.gamma_steps, seed=0)
+    lo, hi = e.interval(3.0)
+    sup = e.support()
+    row = {
+        "dataset": g.label, "kind": g.dataset, "t": g.t if g.dataset == "planted" else None,
+        "digits": list(g.digits) if g.dataset == "mnist" else None, "n": len(ds.y),
+        "coords": int(ds.x.shape[1]), "ambient_d": ds.ambient_d,
+        "lower": e.lower, "upper": e.upper, "lower_se": e.lower_se, "upper_se": e.upper_se,
+        "ci_lo": lo, "ci_hi": hi, "gamma": e.gamma, "rel_width": e.relative_width(3.0),
+        "svm_upper": e.svm_upper, "c": e.c, "fw_steps": e.steps,
+        "planted_min_margin": float((ds.y.double() * ds.planted_z).min()) if ds.planted_z is not None else None,
+        "positive_fraction": float((ds.y > 0).float().mean()),
+        "support_idx": [int(i) for i in sup], "support_p": [float(e.p[i]) for i in sup],
+    }
+    return RunOutput(rows=[row], seeds=[g.data_seed, 0, 1], device="cpu",
+                     extra={"interval_rule": "[min_i (m_i - 3 se_i), upper + 3 upper_se] on fresh draws"})
+
+
+GAMMA = SimpleNamespace(NAME=GAMMA_NAME, run=run_gamma, Config=GammaConfig)
+
+
+def estimate_from_gamma_record(g: GammaConfig, row: dict, ds: Dataset) -> MarginEstimate:
+    """The witness of a stored gamma record, rebuilt from its dual weights (no re-solve)."""
+    n = len(ds.y)
+    p = torch.zeros(n, dtype=torch.float64)
+    p[torch.tensor(row["support_idx"], dtype=torch.long)] = torch.tensor(row["support_p"], dtype=torch.float64)
+    p = p / p.sum()
+    nan = torch.full((n,), math.nan, dtype=torch.float64)
+    return MarginEstimate(
+        lower=row["lower"], upper=row["upper"], lower_se=row["lower_se"], upper_se=row["upper_se"], p=p,
+        x=ds.x, y=ds.y, n_z=g.n_z, n_eval=g.n_eval, seed=0, margins=nan, margins_se=nan,
+        svm_upper=row["svm_upper"], train_value=math.nan, train_gap=math.nan, steps=row["fw_steps"], c=row["c"],
+    )
+
+
+# --------------------------------------------------------------------------- the width search
+def smallest_width(widths: Sequence[int], success: Sequence[bool | None]) -> int | None:
+    """``m*``: the smallest width whose entry in ``success`` is ``True`` (``None`` if none is).
+
+    ``success[k]`` is ``True`` (width ``widths[k]`` reached the target), ``False`` (it did
+    not within the budget) or ``None`` (not run to the end: a smaller width had already
+    reached the target). A width that failed is never returned.
+    """
+    if len(widths) != len(success):
+        raise ValueError(f"{len(widths)} widths but {len(success)} success entries")
+    best = None
+    for m, ok in zip(widths, success):
+        if ok is True and (best is None or m < best):
+            best = m
+    return best
+
+
+# --------------------------------------------------------------------------- the bank
+@dataclass
+class BankResult:
+    """``first[s][k][e]``: first step at which seed ``s``, width ``k`` reached target ``e``;
+    ``-1``: not within the budget; ``None``: stopped early (a smaller width had reached it)."""
+
+    first: list[list[list[int | None]]]
+    steps_run: int
+    row_steps: int
+    final_error: list[list[float]]
+
+
+@torch.no_grad()
+def train_bank(
+    x: torch.Tensor, y: torch.Tensor, widths: Sequence[int], seeds: Sequence[int], eps: Sequence[float], *,
+    soft_targets: torch.Tensor | None, lr: float, B: float, max_steps: int, progress: bool = False, desc: str = "",
+) -> BankResult:
+    """All ``widths x seeds`` students as one bank of rows, full-batch (projected) gradient descent with
+    hand-written gradients and the early stopping of the module docstring.
+
+    Mean loss ``R(W) = (1/n) sum_i l(f_i)``; ``dR/dW_j = (1/n) sum_i l'(f_i) (a_j/sqrt(m)) 1(<W_j, x_i> > 0) x_i``,
+    with ``l'(f) = -y sigmoid(-y f)`` (logistic) or ``sigmoid(f) - p`` (cross-entropy to ``p``). After each
+    step every row is projected onto ``||W_j - W_j(0)|| <= B / sqrt(m)`` (``B = inf``: none). The error of
+    student ``s`` is ``mean_i 1(y_i f_s(x_i) <= 0)`` at the current iterate (``f = 0`` counts as an error).
+    """
+    widths, seeds, eps = list(widths), list(seeds), list(eps)
+    n, d = x.shape
+    x = x.to(torch.float32)
+    y = y.to(torch.float32)
+    specs = [(si, ki) for si in range(len(seeds)) for ki in range(len(widths))]
+    Ws, W0s, cs, segs, rads = [], [], [], [], []
+    for s, (si, ki) in enumerate(specs):
+        m = widths[ki]
+        W0, a = symmetric_init(m, d, seeds[si])
+        Ws.append(W0.clone())
+        W0s.append(W0)
+        cs.append(a / math.sqrt(m))
+        segs.append(torch.full((m,), s, dtype=torch.long))
+        rads.append(torch.full((m,), B / math.sqrt(m)))
+    W_all, W0_all, c_all = torch.cat(Ws), torch.cat(W0s), torch.cat(cs)
+    seg_all, rad_all = torch.cat(segs), torch.cat(rads)
+    k = len(specs)
+    first: list[list[list[int | None]]] = [[[-1] * len(eps) for _ in widths] for _ in seeds]
+    final_err = [[math.nan] * len(widths) for _ in seeds]
+    active = torch.ones(k, dtype=torch.bool)
+    yx = y[:, None]
+    row_steps = 0
+    t = 0
+
+    def compact() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        ids = torch.nonzero(active).flatten()
+        rows = torch.nonzero(active[seg_all]).flatten()
+        remap = torch.full((k,), -1, dtype=torch.long)
+        remap[ids] = torch.arange(ids.numel())
+        return ids, rows, W_all[rows].clone(), W0_all[rows], c_all[rows], rad_all[rows], remap[seg_all[rows]]
+
+    def outputs(W: torch.Tensor, c: torch.Tensor, local: torch.Tensor, kk: int) -> tuple[torch.Tensor, torch.Tensor]:
+        H = x @ W.T  # n x M
+        f = torch.zeros(kk, n).index_add_(0, local, (torch.relu(H) * c).T).T  # n x k_active
+        return f, H > 0
+
+    def reached(si: int, ki: int, e: int) -> bool:
+        v = first[si][ki][e]
+        return v is not None and v >= 0
+
+    ids, rows, W, W0, c, rad, local = compact()
+    bar = tqdm(total=max_steps, desc=desc or "bank", disable=not progress, leave=False)
+    while True:
+        f, mask = outputs(W, c, local, ids.numel())
+        err = (yx * f <= 0).float().mean(0).tolist()
+        changed = False
+        for j, s in enumerate(ids.tolist()):
+            si, ki = specs[s]
+            final_err[si][ki] = err[j]
+            for e in range(len(eps)):
+                if first[si][ki][e] == -1 and err[j] <= eps[e]:
+                    first[si][ki][e] = t
+        # stop the students that are done or can no longer be m*
+        for j, s in enumerate(ids.tolist()):
+            si, ki = specs[s]
+            needed = False
+            for e in range(len(eps)):
+                if reached(si, ki, e):
+                    continue
+                if any(reached(si, kk, e) for kk in range(ki)):
+                    first[si][ki][e] = None
+                    continue
+                needed = True
+            if not needed:
+                active[s] = False
+                changed = True
+        if t == max_steps or not bool(active.any()):
+            break
+        if changed:
+            W_all[rows] = W
+            ids, rows, W, W0, c, rad, local = compact()
+            f, mask = outputs(W, c, local, ids.numel())
+        if soft_targets is None:
+            g = -yx * torch.sigmoid(-yx * f)
+        else:
+            g = torch.sigmoid(f) - soft_targets.to(torch.float32)[:, None]
+        dH = (g / n)[:, local] * c * mask  # n x M
+        W = W - lr * (dH.T @ x)
+        if math.isfinite(B):
+            delta = W - W0
+            factor = torch.clamp(rad / delta.norm(dim=1).clamp_min(1e-30), max=1.0)
+            W = W0 + delta * factor[:, None]
+        row_steps += int(W.shape[0])
+        t += 1
+        bar.update(1)
+    bar.close()
+    for si in range(len(seeds)):
+        for ki in range(len(widths)):
+            for e in range(len(eps)):
+                if first[si][ki][e] == -1 and any(reached(si, kk, e) for kk in range(ki)):
+                    first[si][ki][e] = None
+    return BankResult(first=first, steps_run=t, row_steps=row_steps, final_error=final_err)
+
+
+# --------------------------------------------------------------------------- the experiment
+@dataclass(frozen=True)
+class Config:
+    """One record: one dataset (``gamma``: the dataset and its gamma estimate), one regime, both label kinds."""
+
+    gamma: GammaConfig = field(default_factory=GammaConfig)
+    regime: str = "theory"
+    eps: tuple[float, ...] = (0.05, 0.01)
+    widths: tuple[int, ...] = DEFAULT_WIDTHS
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    max_steps: int = 1000
+    soft_beta: float = 0.1
+    delta: float = 0.1
+    hard_lr: float = 1.0
+    practice_lr: float = 8.0
+    teacher_width: int = 512
+    teacher_steps: int = 1000
+    teacher_seed: int = 1000
+    n_z_logits: int = 65536
+    device: str = "cpu"
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.gamma, dict):
+            g = dict(self.gamma)
+            if "digits" in g:
+                g["digits"] = tuple(g["digits"])
+            object.__setattr__(self, "gamma", GammaConfig(**g))
+        if self.regime not in REGIMES:
+            raise ValueError(f"regime must be one of {REGIMES}, got {self.regime!r}")
+        object.__setattr__(self, "eps", check_eps(self.eps))
+        object.__setattr__(self, "widths", check_widths(self.widths))
+        seeds = tuple(self.seeds)
+        if len(seeds) < 1:
+            raise ValueError("at least one seed is needed")
+        for s in seeds:
+            _int("a seed", s, 0)
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"repeated seed in {seeds}")
+        object.__setattr__(self, "seeds", seeds)
+        _int("max_steps", self.max_steps, 1)
+        if not 0 < self.soft_beta < 1:
+            raise ValueError(f"soft_beta must lie in (0, 1), got {self.soft_beta}")
+        if not 0 < self.delta < 1 / 3:
+            raise ValueError(f"delta must lie in (0, 1/3), got {self.delta}")
+        if not (0 < self.hard_lr <= 1):
+            raise ValueError(f"Proposition 5 needs a step 0 < hard_lr <= 1, got {self.hard_lr}")
+        _pos("practice_lr", self.practice_lr)
+        check_width(self.teacher_width)
+        _int("teacher_steps", self.teacher_steps, 1)
+        _int("n_z_logits", self.n_z_logits, 2)
+
+
+def make_config(*, dataset: str, regime: str, n: int, t: float = 0.01, d: int = 20, J: int = 8,
+                digits: Sequence[int] = (0, 1), **kw) -> Config:
+    """A :class:`Config` from flat parameters (all validated before anything runs)."""
+    gkw = {k: kw.pop(k) for k in ("data_seed", "n_z", "n_eval", "gamma_steps") if k in kw}
+    g = GammaConfig(dataset=dataset, n=n, d=d, J=J, t=t, digits=tuple(digits), **gkw)
+    return Config(gamma=g, regime=regime, **kw)
+
+
+def _train_teacher(cfg: Config, ds: Dataset) -> torch.Tensor:
+    """The 512-unit teacher (hard labels, full batch, ``teacher_steps`` steps of ``practice_lr``);
+    its probabilities ``sigmoid(f(x_i))`` on the training points."""
+    from kdlib.train import PGDConfig, soft_labels, train_teacher
+    from kdlib.data import BinaryData
+
+    data = BinaryData(x=ds.x, y=ds.y, digits=torch.zeros(len(ds.y), dtype=torch.long),
+                      task=BinaryTask("teacher", (1,), (0,)), scaling="unit")
+    pgd = PGDConfig(lr=cfg.practice_lr, epochs=cfg.teacher_steps, batch_size=0)
+    net = train_teacher(data, width=cfg.teacher_width, pgd=pgd, seed=cfg.teacher_seed)
+    return soft_labels(net, ds.x).to(torch.float32)
+
+
+def run(cfg: Config) -> RunOutput:
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    g = cfg.gamma
+    grec = load_or_run(GAMMA, g)
+    grow = grec["rows"][0]
+    ds = load_dataset(g)
+    gamma_lo = max(float(grow["ci_lo"]), 1e-6)
+    p = _soft_labels(cfg, ds, grow)
+    teacher_err = float(((p - 0.5) * ds.y <= 0).float().mean())
+    rows: list[dict] = []
+    cost = {}
+    for mode in MODES:
+        if mode == "soft":
+            lr = cfg.soft_beta / 3.0 if cfg.regime == "theory" else cfg.practice_lr
+            B = 1.0 if cfg.regime == "theory" else math.inf
+            runs = [(list(cfg.eps), B, lr)]
+        else:
+            if cfg.regime == "theory":
+                runs = [([e], bounds.proposition5_for_error(len(ds.y), 1.0, min(gamma_lo, 1.0), e, cfg.delta,
+                                                            eta=cfg.hard_lr).radius, cfg.hard_lr) for e in cfg.eps]
+            else:
+                runs = [(list(cfg.eps), math.inf, cfg.practice_lr)]
+        for eps_list, B, lr in runs:
+            res = train_bank(ds.x, ds.y, cfg.widths, cfg.seeds, eps_list, soft_targets=p if mode == "soft" else None,
+                             lr=lr, B=B, max_steps=cfg.max_steps, progress=cfg.progress,
+                             desc=f"{g.label} {cfg.regime} {mode}")
+            cost[f"{mode} eps={eps_list}"] = {"steps": res.steps_run, "row_steps": res.row_steps}
+            for e_i, e in enumerate(eps_list):
+                for s_i, seed in enumerate(cfg.seeds):
+                    col = [res.first[s_i][k][e_i] for k in range(len(cfg.widths))]
+                    success = [None if v is None else v >= 0 for v in col]
+                    mstar = smallest_width(cfg.widths, success)
+                    rows.append({
+                        "dataset": g.label, "kind": g.dataset, "regime": cfg.regime, "mode": mode, "eps": e,
+                        "seed": seed, "m_star": mstar, "censored": mstar is None,
+                        "steps_at_m_star": None if mstar is None else col[cfg.widths.index(mstar)],
+                        "success": success, "first_step": col, "lr": lr, "B": B,
+                        "gamma": grow["gamma"], "gamma_lo": grow["ci_lo"], "gamma_hi": grow["ci_hi"], "t": grow["t"],
+                        "teacher_error": teacher_err,
+                    })
+    return RunOutput(
+        rows=rows, seeds=list(cfg.seeds), device="cpu",
+        extra={"gamma_record": grec["key"], "cost": cost,
+               "early_stopping": "a student stops at the first step where it reached every eps, or once a smaller "
+                                 "width of its seed reached every eps it has not",
+               "coordinates": f"{ds.x.shape[1]} (orthonormal basis of the span of the {len(ds.y)} inputs; "
+                              f"ambient d = {ds.ambient_d})"},
+    )
+
+
+def _soft_labels(cfg: Config, ds: Dataset, grow: dict) -> torch.Tensor:
+    g = cfg.gamma
+    if cfg.regime == "theory":
+        if ds.planted_z is not None:
+            return torch.sigmoid(ds.planted_z).to(torch.float32)
+        est = estimate_from_gamma_record(g, grow, ds)
+        z = teacher_logits(est, ds.x, n_z=cfg.n_z_logits, seed=7)
+        return torch.sigmoid(z.to(torch.float64)).to(torch.float32)
+    return _train_teacher(cfg, ds)
+
+
+# --------------------------------------------------------------------------- the default sweep
+DEFAULT_THRESHOLDS = (0.003, 0.01, 0.02, 0.035, 0.05)
+DEFAULT_PAIRS = ((0, 1), (1, 7), (3, 5), (4, 9))
+
+
+def sweep_configs(*, d: int = 20, J: int = 8, n_planted: int = 500, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                  pairs: Sequence[Sequence[int]] = DEFAULT_PAIRS, n_mnist: int = 500,
+                  regimes: Sequence[str] = REGIMES, **kw) -> list[Config]:
+    """Every (dataset, regime) record of the chapter, all validated before anything runs."""
+    for r in regimes:
+        if r not in REGIMES:
+            raise ValueError(f"regime must be one of {REGIMES}, got {r!r}")
+    out = []
+    for regime in regimes:
+        for t in thresholds:
+            out.append(make_config(dataset="planted", regime=regime, n=n_planted, t=t, d=d, J=J, **dict(kw)))
+        for pr in pairs:
+            out.append(make_config(dataset="mnist", regime=regime, n=n_mnist, digits=tuple(pr), **dict(kw)))
+    return out
+
+
+def gamma_rows(records: Sequence[dict]) -> list[dict]:
+    """One row per dataset: t, the certified interval of gamma, its relative width."""
+    seen, out = set(), []
+    for rec in records:
+        r = rec["rows"][0] if "ci_lo" in rec["rows"][0] else None
+        if r is None:
+            continue
+        if r["dataset"] in seen:
+            continue
+        seen.add(r["dataset"])
+        out.append({"dataset": r["dataset"], "t": "—" if r["t"] is None else f"{r['t']:g}",
+                    "interval": f"[{r['ci_lo']:.4f}, {r['ci_hi']:.4f}]", "gamma": r["gamma"],
+                    "width": f"{100 * r['rel_width']:.1f} %", "svm": r["svm_upper"]})
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Compute the default sweep through the results store (gamma records first)."""
+    import argparse
+
+    from kdlib.results import load_or_run_many
+
+    ap = argparse.ArgumentParser(description="Chapter 6's default sweep")
+    ap.add_argument("--progress", action="store_true")
+    args = ap.parse_args(argv)
+    cfgs = sweep_configs(progress=args.progress)
+    seen = []
+    for c in cfgs:
+        if c.gamma not in seen:
+            seen.append(c.gamma)
+    load_or_run_many(GAMMA, seen, on_record=lambda r: print("gamma", r["rows"][0]["dataset"],
+                                                            r["provenance"]["wall_time_s"], flush=True))
+    load_or_run_many(sys.modules[__name__], sorted(cfgs, key=lambda c: c.regime != "practice"),
+                     on_record=lambda r: print("scaling", r["config"]["regime"], r["rows"][0]["dataset"],
+                                               r["provenance"]["wall_time_s"], flush=True))
+
+
+if __name__ == "__main__":
+    main()
+
+
+# --------------------------------------------------------------------------- report helpers
+def _groups(records: Sequence[dict]) -> dict[tuple, dict]:
+    """``(regime, mode, eps) -> {dataset: {"gamma", "t", "kind", "widths": [m* per seed]}}``."""
+    out: dict[tuple, dict] = {}
+    for rec in records:
+        for r in rec["rows"]:
+            if "m_star" not in r:
+                continue
+            key = (r["regime"], r["mode"], r["eps"])
+            ent = out.setdefault(key, {}).setdefault(r["dataset"], {"gamma": r["gamma"], "gamma_lo": r["gamma_lo"],
+                                                                    "t": r["t"], "kind": r["kind"], "widths": []})
+            ent["widths"].append(r["m_star"])
+    return out
+
+
+def _fmt_width(v: float) -> str:
+    if not math.isfinite(v):
+        return f"> {DEFAULT_WIDTHS[-1]}"
+    return f"{v:g}"
+
+
+def mstar_rows(records: Sequence[dict], regime: str, eps: float) -> list[dict]:
+    """Per dataset: gamma and, per label kind, the median m* over seeds with its range ``[min, max]``
+    (``> 4096``: censored) and the ratio of the medians hard / soft."""
+    from kdlib.fit import median_width
+
+    groups = _groups(records)
+    soft, hard = groups.get((regime, "soft", eps), {}), groups.get((regime, "hard", eps), {})
+    rows = []
+    for name in sorted(soft, key=lambda k: soft[k]["gamma"]):
+        row = {"dataset": name, "gamma": soft[name]["gamma"]}
+        meds = {}
+        for mode, grp in (("soft", soft), ("hard", hard)):
+            if name not in grp:
+                continue
+            w = grp[name]["widths"]
+            med = median_width(w)
+            meds[mode] = med
+            finite = [v for v in w if v is not None]
+            lo = min(finite) if finite else math.inf
+            hi = math.inf if any(v is None for v in w) else max(w)
+            row[f"{mode}_median"] = _fmt_width(med)
+            row[f"{mode}_range"] = f"[{_fmt_width(lo)}, {_fmt_width(hi)}]"
+        if "soft" in meds and "hard" in meds and math.isfinite(meds["soft"]) and math.isfinite(meds["hard"]):
+            row["ratio"] = meds["hard"] / meds["soft"]
+        rows.append(row)
+    return rows
+
+
+def fit_rows(records: Sequence[dict], *, kinds: Sequence[str] = ("planted", "mnist", "all"), n_boot: int = 2000,
+             level: float = 0.9) -> list[dict]:
+    """The exponent k of ``m* ~ gamma^-k`` per regime, label kind, eps and data family, with its bootstrap
+    interval, beside the theory's 2 (soft) and 4 (hard)."""
+    from kdlib.fit import fit_slope
+
+    out = []
+    for (regime, mode, eps), grp in sorted(_groups(records).items()):
+        for kind in kinds:
+            names = [k for k in grp if kind == "all" or grp[k]["kind"] == kind]
+            if len(names) < 2:
+                continue
+            f = fit_slope([grp[k]["gamma"] for k in names], [grp[k]["widths"] for k in names],
+                          n_boot=n_boot, level=level, seed=0)
+            out.append({"regime": regime, "labels": mode, "eps": eps, "data": kind, "k": f.slope,
+                        "interval": f"[{f.lo:.2f}, {f.hi:.2f}]" if math.isfinite(f.lo) else "—",
+                        "theory": 2 if mode == "soft" else 4, "datasets": f"{f.points} of {len(names)}",
+                        "_fit": f})
+    return out
+
+
+def ratio_points(records: Sequence[dict], regime: str) -> list[tuple[float, float]]:
+    """``(gamma / eps, median m*_hard / median m*_soft)`` over datasets and eps (both medians reached)."""
+    pts = []
+    for eps in sorted({r["eps"] for rec in records for r in rec["rows"] if "eps" in r}):
+        for row in mstar_rows(records, regime, eps):
+            if "ratio" in row:
+                pts.append((row["gamma"] / eps, row["ratio"]))
+    return pts
+
+
+def plot_scaling(records: Sequence[dict], regime: str, eps: float, *, n: int, delta: float = 0.1):
+    """Two panels. Left: median m* (bars: range over seeds; open markers at the top: censored) against
+    gamma, per label kind, with the fitted lines and reference slopes -2 and -4 through the data. Right:
+    the widths Corollary 4 and Proposition 5 ask for (kdlib.bounds) at the same gammas, on their own scale."""
+    import numpy as np
+
+    from kdlib.fit import fit_slope, median_width
+    from kdlib.plots import new_figure
+
+    fig, (ax, ax2) = new_figure(ncols=2, width=10.0, height=4.0)
+    groups = _groups(records)
+    colors = {"soft": "#2471a3", "hard": "#c0392b"}
+    top = DEFAULT_WIDTHS[-1]
+    gam_all = []
+    for mode in MODES:
+        grp = groups.get((regime, mode, eps), {})
+        names = sorted(grp, key=lambda k: grp[k]["gamma"])
+        g = np.array([grp[k]["gamma"] for k in names])
+        gam_all += list(g)
+        med = np.array([median_width(grp[k]["widths"]) for k in names])
+        lo = np.array([min([v for v in grp[k]["widths"] if v is not None], default=top) for k in names])
+        hi = np.array([max([v if v is not None else top for v in grp[k]["widths"]]) for k in names])
+        ok = np.isfinite(med)
+        for kind, marker in (("planted", "o"), ("mnist", "s")):
+            sel = ok & np.array([grp[k]["kind"] == kind for k in names])
+            if sel.any():
+                ax.errorbar(g[sel], med[sel], yerr=[med[sel] - lo[sel], hi[sel] - med[sel]], fmt=marker,
+                            color=colors[mode], ms=5, capsize=3,
+                            label=f"{mode}, {'planted' if kind == 'planted' else 'MNIST pairs'}")
+        if (~ok).any():
+            ax.scatter(g[~ok], np.full((~ok).sum(), 2 * top), marker="^", facecolors="none",
+                       edgecolors=colors[mode], label=f"{mode}: censored (> {top})")
+        f = fit_slope(g, [grp[k]["widths"] for k in names], n_boot=200)
+        if math.isfinite(f.slope):
+            gg = np.geomspace(g[ok].min(), g[ok].max(), 20)
+            ax.plot(gg, np.exp(f.intercept) * gg ** (-f.slope), "-", color=colors[mode], lw=1,
+                    label=f"{mode} fit: slope {-f.slope:.2f}")
+    if gam_all:
+        gg = np.geomspace(min(gam_all), max(gam_all), 20)
+        for k, ls in ((2, ":"), (4, "--")):
+            ax.plot(gg, 2 * (gg / gg.max()) ** (-k), ls, color="0.4", lw=1, label=f"slope $-{k}$ (reference)")
+        for mode, fn in (("soft", lambda gm: bounds.corollary4(n, 1.0, gm, eps, delta).width),
+                         ("hard", lambda gm: bounds.proposition5_for_error(n, 1.0, gm, eps, delta).width)):
+            ax2.plot(gg, [fn(float(v)) for v in gg], "-", color=colors[mode],
+                     label=f"{'Corollary 4' if mode == 'soft' else 'Proposition 5'} ({mode})")
+    for a in (ax, ax2):
+        a.set_xscale("log")
+        a.set_yscale("log")
+        a.set_xlabel(r"certified margin $\gamma$")
+    ax.set_ylabel(rf"needed width $m^*$ (error $\leq {eps:g}$)")
+    ax2.set_ylabel("width the bound asks for")
+    ax.set_ylim(1, 8 * top)
+    ax.legend(fontsize=7, ncol=2)
+    ax2.legend(fontsize=7)
+    return fig
