@@ -89,10 +89,13 @@ class Table(str):
 
     def _repr_html_(self) -> str:
         num = self.numeric
-        style = ["text-align:right" if n else "text-align:left" for n in num]
-        head = "".join(f'<th style="{s}">{h}</th>' for h, s in zip(self.header, style))
+        align = ["text-align:right" if n else "text-align:left" for n in num]
+        pad = "padding:0.15em 0.6em"
+        head = "".join(f'<th style="{a};{pad};vertical-align:bottom">{h}</th>'
+                       for h, a in zip(self.header, align))
         body = "".join(
-            "<tr>" + "".join(f'<td style="{s}">{html.escape(c)}</td>' for c, s in zip(r, style)) + "</tr>"
+            "<tr>" + "".join(f'<td style="{a};{pad};white-space:nowrap">{html.escape(c)}</td>'
+                             for c, a in zip(r, align)) + "</tr>"
             for r in self.rows
         )
         cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
