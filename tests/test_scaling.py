@@ -140,3 +140,63 @@ def test_sweep_configs_validate_everything():
     assert len(cfgs) == 4 and {c.regime for c in cfgs} == {"theory", "practice"}
     with pytest.raises(ValueError, match="two different digits"):
         scaling.sweep_configs(pairs=((0, 1), (2, 2)))
+
+
+# ---------------------------------------------------------------- a stored record regenerates
+@pytest.mark.slow
+def test_cheapest_stored_record_regenerates():
+    """Recompute the cheapest stored planted record (wall time stored in its provenance; under a minute
+    on 2 idle cores) from the code and compare every m*.
+
+    Tolerance: the same m* (or the same censoring) on at least 90 % of the (label kind, eps, seed) rows
+    and never more than one grid step (a factor 2) apart: a different BLAS kernel or thread count can
+    move a float sum and with it the step at which an error first drops below eps. The gamma record it
+    depends on is read from the store.
+    """
+    from kdlib.results import ResultStore
+
+    recs = [r for r in ResultStore().records(scaling.NAME) if r["config"]["gamma"]["dataset"] == "planted"]
+    if not recs:
+        pytest.skip("no stored planted scaling record")
+    rec = min(recs, key=lambda r: r["provenance"]["wall_time_s"])
+    out = scaling.run(scaling.Config(**rec["config"]))
+    key = lambda r: (r["mode"], r["eps"], r["seed"])  # noqa: E731
+    stored = {key(r): r["m_star"] for r in rec["rows"]}
+    fresh = {key(r): r["m_star"] for r in out.rows}
+    assert stored.keys() == fresh.keys()
+    same = sum(stored[k] == fresh[k] for k in stored)
+    assert same >= 0.9 * len(stored), (stored, fresh)
+    for k in stored:
+        a, b = stored[k], fresh[k]
+        if a is not None and b is not None:
+            assert max(a, b) <= 2 * min(a, b), (k, a, b)
+        elif (a is None) != (b is None):
+            assert (a or b) == rec["config"]["widths"][-1], (k, a, b)
+
+
+def test_small_sweep_end_to_end(tmp_path, monkeypatch):
+    """A tiny sweep through the store: records, m* consistent with first steps, tables and the figure."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from kdlib.results import load_or_run_many
+
+    monkeypatch.setenv("KDLIB_RESULTS", str(tmp_path))
+    cfgs = scaling.sweep_configs(d=6, J=4, n_planted=60, thresholds=(0.01, 0.04), pairs=(), widths=(2, 4, 8),
+                                 seeds=(0, 1), max_steps=60, teacher_steps=60, teacher_width=16, n_z=512,
+                                 n_eval=1024, gamma_steps=50, n_z_logits=512)
+    recs = load_or_run_many(scaling, cfgs)
+    assert len(list((tmp_path / scaling.NAME).glob("*.json"))) == 4
+    assert len(list((tmp_path / scaling.GAMMA_NAME).glob("*.json"))) == 2
+    for rec in recs:
+        for r in rec["rows"]:
+            assert r["m_star"] == scaling.smallest_width((2, 4, 8), r["success"])
+            if r["mode"] == "hard" and r["regime"] == "theory":
+                assert r["B"] == pytest.approx(2 / r["gamma_lo"] * math.log(2 / (math.log(2) ** 2 * r["eps"])))
+            assert r["gamma_lo"] >= r["t"] - 1e-3
+    rows = scaling.mstar_rows(recs, "practice", 0.05)
+    assert len(rows) == 2 and rows[0]["gamma"] <= rows[1]["gamma"]
+    assert scaling.fit_rows(recs, n_boot=20)
+    assert scaling.eps_rows(recs, 0.05, 0.01)
+    assert {r["regime"] for r in scaling.crossing_rows(recs)} == {"theory", "practice"}
+    scaling.plot_scaling(recs, "theory", 0.01, n=60)

@@ -630,7 +630,7 @@ def fit_rows(records: Sequence[dict], *, kinds: Sequence[str] = ("planted", "mni
             out.append({"regime": regime, "labels": mode, "eps": eps, "data": kind, "k": f.slope,
                         "interval": f"[{f.lo:.2f}, {f.hi:.2f}]" if math.isfinite(f.lo) else "—",
                         "theory": 2 if mode == "soft" else 4, "datasets": f"{f.points} of {len(names)}",
-                        "_fit": f})
+                        "lo": f.lo, "hi": f.hi})
     return out
 
 
@@ -699,3 +699,39 @@ def plot_scaling(records: Sequence[dict], regime: str, eps: float, *, n: int, de
     ax.legend(fontsize=7, ncol=2)
     ax2.legend(fontsize=7)
     return fig
+
+
+def eps_rows(records: Sequence[dict], eps1: float, eps2: float) -> list[dict]:
+    """Per regime and dataset: median m* at ``eps2`` over median m* at ``eps1`` for each label kind."""
+    from kdlib.fit import median_width
+
+    groups = _groups(records)
+    out = []
+    for regime in REGIMES:
+        soft1 = groups.get((regime, "soft", eps1), {})
+        for name in sorted(soft1, key=lambda k: soft1[k]["gamma"]):
+            row = {"regime": regime, "dataset": name, "gamma": soft1[name]["gamma"]}
+            for mode in MODES:
+                a = groups.get((regime, mode, eps1), {}).get(name)
+                b = groups.get((regime, mode, eps2), {}).get(name)
+                if a and b:
+                    ma, mb = median_width(a["widths"]), median_width(b["widths"])
+                    row[mode] = mb / ma if math.isfinite(ma) and math.isfinite(mb) else None
+            out.append(row)
+    return out
+
+
+def crossing_rows(records: Sequence[dict], regimes: Sequence[str] = REGIMES) -> list[dict]:
+    """Per regime: the range of the measured hard / soft ratio over ``gamma / eps`` and where it crosses 1."""
+    from kdlib.fit import crossing
+
+    out = []
+    for regime in regimes:
+        pts = ratio_points(records, regime)
+        if not pts:
+            out.append({"regime": regime, "points": 0})
+            continue
+        c = crossing([p[0] for p in pts], [p[1] for p in pts])
+        out.append({"regime": regime, "points": len(pts), "min": min(p[1] for p in pts),
+                    "max": max(p[1] for p in pts), "crossing": "never" if c is None else f"{c:.3g}"})
+    return out
