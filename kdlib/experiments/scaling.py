@@ -377,13 +377,13 @@ class Config:
     eps: tuple[float, ...] = (0.05, 0.01)
     widths: tuple[int, ...] = DEFAULT_WIDTHS
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    max_steps: int = 1000
+    max_steps: int = 300
     soft_beta: float = 0.1
     delta: float = 0.1
     hard_lr: float = 1.0
     practice_lr: float = 8.0
     teacher_width: int = 512
-    teacher_steps: int = 1000
+    teacher_steps: int = 300
     teacher_seed: int = 1000
     n_z_logits: int = 65536
     device: str = "cpu"
