@@ -60,7 +60,7 @@ class Table(str):
 
     ``header``: column headers in the markup above; ``rows``: cells (formatted with
     :func:`fmt` unless already strings); ``caption``: an optional line above the table
-    (plain text, shown as the table's caption in HTML).
+    (plain text; in HTML a paragraph just above the table).
     """
 
     header: tuple[str, ...]
@@ -98,9 +98,13 @@ class Table(str):
                              for c, a in zip(r, align)) + "</tr>"
             for r in self.rows
         )
-        cap = f"<caption>{html.escape(self.caption)}</caption>" if self.caption else ""
-        return (f'<table class="kdlib-table" style="font-variant-numeric:tabular-nums">{cap}'
-                f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        table = (f'<table class="kdlib-table" style="font-variant-numeric:tabular-nums">'
+                 f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        if not self.caption:
+            return table
+        # the caption as a line above the table (a <caption> would wrap to the table's width)
+        return (f'<div class="kdlib-table-wrap"><p class="kdlib-table-caption" style="margin:0.2em 0">'
+                f"{html.escape(self.caption)}</p>{table}</div>")
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(str.__str__(self))

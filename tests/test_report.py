@@ -79,3 +79,10 @@ def test_provenance_is_one_collapsible_block():
     assert h.startswith("<details") and h.count("<li>") == 2
     assert "2 stored records" in h and "2026-11-30 to 2026-12-01" in h and "15 s wall in all" in h
     assert "0123456789ab" in repr(provenance(recs))
+
+
+def test_caption_is_a_line_above_the_table():
+    t = Table(["a"], [[1]], caption="n = 3 & more")
+    assert str(t).splitlines()[0] == "n = 3 & more"
+    h = t._repr_html_()
+    assert h.index("n = 3 &amp; more") < h.index("<table")
