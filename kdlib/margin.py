@@ -30,7 +30,13 @@ between two points), so a step costs no ``K x n x d`` product. A control
 variate lowers the sampling noise: since ``E||g_p||^2 = p^T Q p`` exactly, the
 solver minimises ``mean_k [||g_k|| - ||g_k||^2 / (2c)] + p^T Q p / (2c)``, which
 has the same expectation, with the constant ``c = sqrt(p0^T Q p0)`` fixed before
-any draw. (3) Certification on *fresh* draws, independent of the solver's:
+any draw. Mirrored (antithetic) draws: each ``z`` is used with ``-z`` (also
+``N(0, I)``), whose masks are the complements and ``g_p(-z) = w - g_p(z)`` with
+``w = sum_i p_i y_i x_i``, so the mirror costs no ``d``-dimensional product and the
+two halves of a pair are negatively correlated (a point is active for exactly one of
+them). The steps run on a working set (the support and the near-minimal margins),
+with an exact rebuild and a full check of the duality gap every ``refresh`` steps.
+(3) Certification on *fresh* draws (mirrored too), independent of the solver's:
 ``upper`` estimates ``F(p) >= gamma`` (unbiased), and per point the witness
 margin ``m_i(p)`` is estimated with its standard error; ``lower = min_i m_i``
 (``v_p`` is admissible, so the true ``min_i m_i(p) <= gamma``).
@@ -459,6 +465,7 @@ def _pairwise_fw_mirror(
     progress: bool,
     Q: torch.Tensor | None = None,
     c: float | None = None,
+    slack: float | None = 0.25,
 ) -> tuple[torch.Tensor, float, float, int, list[tuple[int, float, float]]]:
     """Pairwise Frank-Wolfe on the antithetic sample objective: the ``K`` draws ``z_k`` and their
     mirrors ``-z_k``, each of weight ``1/(2K)``,
@@ -467,7 +474,7 @@ def _pairwise_fw_mirror(
 
     ``h(r) = r`` (plain) or ``r - r^2/(2c)`` (control variate, with ``Q`` and ``c``).
 
-    State (stored transposed, n x K, so a point's column is contiguous): the unmasked inner
+    State (stored transposed, n x K, so a point's row is contiguous): the unmasked inner
     products ``U_ik = <g_p(z_k), x_i>``, the masks ``M_ik = 1(<z_k, x_i> > 0)``, and
     ``wx_i = <w, x_i>`` with ``w = sum_j p_j y_j x_j``. The mirror needs no storage:
     its masks are ``1 - M`` and ``<g_p(-z_k), x_i> = wx_i - U_ik``. The gradient (the
@@ -477,26 +484,32 @@ def _pairwise_fw_mirror(
 
     ``a_k = h'(r_k)/(2K r_k)``, ``b_k`` the same for the mirror; a step moving mass ``t``
     from point ``a`` to point ``s`` changes ``U`` by a rank-2 term (one pass over ``U``).
-    The stopping rule is the Frank-Wolfe gap ``sum_i p_i m_i - min_i m_i <= tol F_K``
-    (an upper bound on ``F_K(p) - min F_K`` for the convex ``F_K``), checked every step.
-    Returns ``p``, the sample value, the sample gap, the number of steps, a history.
+
+    Working set (``slack``; ``None``: all points): between full evaluations (every ``refresh``
+    steps, where ``U`` is also rebuilt exactly) the steps use only the support and the points
+    whose margin is below ``(1 + slack) F_K``; mass moves only inside that set, and a point
+    outside it can enter at the next full evaluation. The stopping rule is checked on a full
+    evaluation: the Frank-Wolfe gap ``sum_i p_i m_i - min_i m_i <= tol F_K`` over all points
+    (an upper bound on ``F_K(p) - min F_K`` for the convex ``F_K``). Returns ``p``, the sample
+    value, that gap (at the last full evaluation), the number of steps, a history.
     """
     dt = x.dtype
-    MT = (x @ z.T > 0).to(dt)  # n x K
-    K = MT.shape[1]
+    n = x.shape[0]
+    MA = (x @ z.T > 0).to(dt)  # n x K
+    K = MA.shape[1]
     half = 0.5 / K
     gram = x @ x.T
     sq = gram.diagonal().clone()
     use_cv = Q is not None and c is not None
     inv_c = 1.0 / c if use_cv else 0.0
     Qd = Q.to(dt) if use_cv else None
-    buf = torch.empty_like(MT)
     zero = torch.zeros((), dtype=dt, device=x.device)
+    every = torch.arange(n, device=x.device)
 
     def rebuild(p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         sup = torch.nonzero(p > 0).flatten()
         w = p[sup] * y[sup]
-        Ms = MT[sup]  # s x K
+        Ms = MA[sup]  # s x K
         UT = gram[:, sup] @ (Ms * w[:, None])  # n x K
         wx = gram[:, sup] @ w
         r2 = w @ (Ms * UT[sup])  # ||g||^2 = sum_i M_ik w_i <g, x_i>
@@ -506,40 +519,58 @@ def _pairwise_fw_mirror(
     def inv(r: torch.Tensor) -> torch.Tensor:
         return torch.where(r > 0, 1.0 / r.clamp_min(1e-30), zero) - inv_c
 
-    UT, wx, r, rm = rebuild(p)
-    Qp = Qd @ p if use_cv else None
-    hist: list[tuple[int, float, float]] = []
-    F = gap = math.inf
-    t_steps = 0
-    bar = tqdm(range(steps + 1), desc="gamma (pairwise FW, mirrored draws)", disable=not progress, leave=False)
-    for it in bar:
-        if it and it % refresh == 0:
-            UT, wx, r, rm = rebuild(p)
-            if use_cv:
-                Qp = Qd @ p
+    def margins(UT, MT, buf, idx, wx, r, rm, Qp) -> tuple[torch.Tensor, float]:
         a_k = inv(r) * half
         b_k = inv(rm) * half
         torch.mul(MT, UT, out=buf)
-        m = buf @ (a_k + b_k) - UT @ b_k + wx * (b_k.sum() - MT @ b_k)
-        m = y * m
-        hr = r - 0.5 * inv_c * r * r
-        hm = rm - 0.5 * inv_c * rm * rm
-        F = float((hr.sum() + hm.sum()) * half)
+        m = y[idx] * (buf @ (a_k + b_k) - UT @ b_k + wx[idx] * (b_k.sum() - MT @ b_k))
+        F = float(((r - 0.5 * inv_c * r * r).sum() + (rm - 0.5 * inv_c * rm * rm).sum()) * half)
         if use_cv:
-            m = m + inv_c * Qp
+            m = m + inv_c * Qp[idx]
             F += 0.5 * inv_c * float(p @ Qp)
-        s = int(torch.argmin(m))
-        a = int(torch.where(p > 0, m, torch.full_like(m, -math.inf)).argmax())
-        gap = float(p @ m) - float(m[s])
-        if it % 50 == 0:
-            hist.append((it, F, float(m[s])))
+        return m, F
+
+    hist: list[tuple[int, float, float]] = []
+    F = gap = math.inf
+    t_steps = since = 0
+    full, stalled = True, False
+    bar = tqdm(total=steps, desc="gamma (pairwise FW, mirrored draws)", disable=not progress, leave=False)
+    while True:
+        if full:  # exact rebuild, all points: the stopping rule, then a new working set
+            UT, wx, r, rm = rebuild(p)
+            Qp = Qd @ p if use_cv else None
+            buf = torch.empty_like(UT)
+            m, F = margins(UT, MA, buf, every, wx, r, rm, Qp)
+            gap = float(p @ m) - float(m.min())
+            hist.append((t_steps, F, float(m.min())))
             bar.set_postfix(F=f"{F:.5f}", gap=f"{gap:.2e}")
-        if gap <= tol * F or s == a or it == steps:
-            break
-        Ms, Ma = MT[s], MT[a]
+            if gap <= tol * F or t_steps >= steps or stalled:
+                break
+            if slack is None:
+                idx, MT = every, MA
+            else:
+                idx = torch.nonzero((p > 0) | (m <= (1 + slack) * F)).flatten()
+                UT, MT = UT[idx], MA[idx]
+                buf = torch.empty_like(UT)
+                m = m[idx]
+            gW = gram[idx]  # |W| x n
+            full, since, fresh = False, 0, True
+        else:
+            m, F = margins(UT, MT, buf, idx, wx, r, rm, Qp)
+        pW = p[idx]
+        s_loc = int(torch.argmin(m))
+        a_loc = int(torch.where(pW > 0, m, torch.full_like(m, -math.inf)).argmax())
+        if float(pW @ m) - float(m[s_loc]) <= tol * F or s_loc == a_loc:
+            if fresh:  # the full evaluation just done says the same: nothing left to do
+                break
+            full = True
+            continue
+        fresh = False
+        s, a = int(idx[s_loc]), int(idx[a_loc])
+        Ms, Ma = MT[s_loc], MT[a_loc]
         Ns, Na = 1 - Ms, 1 - Ma
         ys, ya = y[s], y[a]
-        Us, Ua = UT[s], UT[a]
+        Us, Ua = UT[s_loc], UT[a_loc]
         ab = torch.cat([ys * Ms * Us - ya * Ma * Ua, ys * Ns * (wx[s] - Us) - ya * Na * (wx[a] - Ua)])
         bb = torch.cat([
             Ms * sq[s] + Ma * sq[a] - 2 * ys * ya * Ms * Ma * gram[s, a],
@@ -552,9 +583,10 @@ def _pairwise_fw_mirror(
             quad = float(Qd[s, s] + Qd[a, a] - 2 * Qd[s, a])
         t = _line_search(aa, ab, bb, torch.full_like(aa, half), float(p[a]), inv_c, lin, quad)
         if t <= 0:
-            break
+            full = stalled = True  # no progress along the best pair: stop after a full evaluation
+            continue
         # g(z_k) gains t (y_s M_sk x_s - y_a M_ak x_a): a rank-2 change of U
-        UT.addmm_(gram[:, [s, a]], torch.stack([(t * ys) * Ms, (-t * ya) * Ma]))
+        UT.addmm_(gW[:, [s, a]], torch.stack([(t * ys) * Ms, (-t * ya) * Ma]))
         wx += t * (ys * gram[s] - ya * gram[a])
         new = (aa + 2 * t * ab + t * t * bb).clamp_min(0).sqrt()
         r, rm = new[:K], new[K:]
@@ -565,6 +597,11 @@ def _pairwise_fw_mirror(
         if float(p[a]) <= 1e-12 * float(p.max()):
             p[a] = 0.0
         t_steps += 1
+        since += 1
+        bar.update(1)
+        if since >= refresh or t_steps >= steps:
+            full = True
+    bar.close()
     p = p / p.sum()
     return p, F, gap, t_steps, hist
 
