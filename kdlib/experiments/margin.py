@@ -31,13 +31,14 @@ TASKS = ("full", "reduced")
 
 @dataclass(frozen=True)
 class Config:
-    """One gamma measurement. ``n`` points, ``n_z`` solver draws (K), ``n_eval`` fresh draws."""
+    """One gamma measurement. ``n`` points, ``n_z`` solver draws (K), ``n_eval`` fresh draws
+    (each draw used with its mirror ``-z``: :func:`kdlib.margin.estimate_gamma`, ``antithetic``)."""
 
     task: str = "full"
     n: int = 500
     noise_variance: float = 0.0
     n_z: int = 16384
-    n_eval: int = 524288
+    n_eval: int = 131072
     steps: int = 1600
     seed: int = 0
     subset_seed: int = 0
