@@ -84,7 +84,7 @@ def test_crash_during_write_leaves_no_partial_file(tmp_path, monkeypatch):
     def fail_dump(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(R.json, "dump", fail_dump)
+    monkeypatch.setattr(R, "dumps", fail_dump)  # the record is serialised after the temporary file is open
     with pytest.raises(KeyboardInterrupt):
         R.load_or_run(_experiment([]), Cfg(), store=store)
     assert list((tmp_path / "toy").iterdir()) == []
