@@ -177,6 +177,32 @@ def _finite(obj: Any) -> Any:
     return obj
 
 
+
+def atomic_write(path: Path, write: Callable[[Any], None], *, binary: bool = False, mode_bits: int | None = None) -> None:
+    """Write ``path`` all at once: ``write(fh)`` fills a temporary file in the same folder, which is
+    flushed, synced and renamed over ``path``; on any exception (Ctrl-C included) the temporary file is
+    removed and ``path`` is left as it was. Permissions: ``mode_bits``, else 0o666 less the umask."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if mode_bits is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode_bits = 0o666 & ~umask
+        os.chmod(tmp, mode_bits)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
 class ResultStore:
     """A folder of JSON records, one per (experiment, configuration)."""
 
@@ -234,24 +260,7 @@ class ResultStore:
                 **_finite(out.extra),
             },
         }
-        p = self.path(experiment, config)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=".tmp", dir=p.parent)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(dumps(record) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, p)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(self.path(experiment, config), lambda fh: fh.write(dumps(record) + "\n"))
         return record
 
     def records(self, experiment: str) -> list[dict[str, Any]]:
@@ -323,20 +332,7 @@ def reencode(root: str | Path | None = None) -> list[Path]:
             continue  # already strict JSON: leave the bytes alone
         except ValueError:
             pass
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=".tmp", dir=p.parent)
-        try:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(new)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, p.stat().st_mode & 0o777)
-            os.replace(tmp, p)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(p, lambda fh: fh.write(new), mode_bits=p.stat().st_mode & 0o777)
         again = ResultStore.read(p)
         if key_fields(again["config"]) != key_fields(record["config"]) or again["rows"] != record["rows"]:
             raise StoreError(f"re-encoding {p} changed its content")

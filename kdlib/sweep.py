@@ -66,11 +66,10 @@ import json
 import os
 import sys
 import tempfile
-from pathlib import Path
 from types import ModuleType
 from typing import Any, Iterable, Mapping, Sequence
 
-from kdlib.results import ResultStore, StoreError, config_key, load_or_run
+from kdlib.results import ResultStore, StoreError, atomic_write, config_key, load_or_run
 
 SCHEDULER_ENV = "KDLIB_DASK_SCHEDULER"
 EXECUTORS = ("serial", "local")
@@ -185,23 +184,7 @@ def write_record_text(store: ResultStore, name: str, config: Any, text: str) -> 
             f"a worker sent a record for another key or experiment than {path} "
             f"(is the worker's kdlib the same version as this one?)"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, lambda fh: fh.write(text))
     return store.read(path, expect=(name, config))
 
 

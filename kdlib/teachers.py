@@ -29,9 +29,7 @@ import datetime as _dt
 import hashlib
 import json
 import math
-import os
 import platform
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -41,7 +39,7 @@ import torch
 import kdlib
 from kdlib.data import BinaryData
 from kdlib.nets import TwoLayerNet, symmetric_init
-from kdlib.results import default_root, device_name, git_commit
+from kdlib.results import atomic_write, default_root, device_name, git_commit
 from kdlib.train import PGDConfig, train_teacher
 
 FOLDER = "teachers"
@@ -216,23 +214,7 @@ class TeacherStore:
             a = net.a.detach().to("cpu", torch.float32).contiguous().clone()
             rec["a"], rec["a_sha256"] = a, _sha256(a)
         p = self.path(settings)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=".tmp", dir=p.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                torch.save(rec, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
-            os.replace(tmp, p)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        atomic_write(p, lambda fh: torch.save(rec, fh), binary=True)
         return p
 
     def provenance(self, settings: dict[str, Any]) -> dict[str, Any] | None:
