@@ -52,8 +52,14 @@ def main() -> None:
 
     from kdlib.data import binary_mnist
     from kdlib.experiments import table1
+    from kdlib import teachers as teachers_mod
     from kdlib.teachers import TeacherStore
     from kdlib import train as train_mod
+
+    # the repository's committed teachers are the store's read-only fallback: point it at the
+    # scratch store too, so that every teacher is really trained here
+    scratch_teachers = TeacherStore().root
+    teachers_mod.repository_root = lambda: scratch_teachers
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {load()}")
     print(f"scratch results and teacher store: {scratch}")
