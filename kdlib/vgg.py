@@ -152,3 +152,49 @@ def count_layers(model: nn.Module) -> tuple[int, int]:
 
 def n_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+# ---------------------------------------------------------------- FLOP count
+
+def layer_macs(spec: VGGSpec, n_classes: int = 2, in_channels: int = 3, in_size: int = 32) -> list[tuple[str, int]]:
+    """Multiply-accumulates of one forward pass on one image, per convolution and linear layer.
+
+    A 3x3 convolution (padding 1) from ``c_in`` to ``c_out`` channels on an ``s x s`` map
+    costs ``s^2 * c_out * c_in * 9`` MACs; a linear layer ``a -> b`` costs ``a * b``.
+    Batch normalisation, ReLU, pooling, biases and the loss are left out (they are
+    elementwise, O(activations) rather than O(activations x fan-in)).
+    """
+    out: list[tuple[str, int]] = []
+    c_in, size = in_channels, in_size
+    for item in spec.conv:
+        if item == "M":
+            size //= 2
+        else:
+            out.append((f"conv {c_in}->{item} @{size}x{size}", size * size * int(item) * c_in * 9))
+            c_in = int(item)
+    widths = [c_in * size * size, *spec.hidden, n_classes]
+    out += [(f"fc {a}->{b}", a * b) for a, b in zip(widths[:-1], widths[1:])]
+    return out
+
+
+def forward_macs(spec: str | VGGSpec, width_mult: float = 1.0, **kw: int) -> int:
+    """Total MACs of one forward pass on one image (:func:`layer_macs` summed)."""
+    if isinstance(spec, str):
+        if spec not in SPECS:
+            raise ValueError(f"unknown VGG spec {spec!r}: expected one of {sorted(SPECS)}")
+        spec = SPECS[spec]
+    return sum(m for _, m in layer_macs(spec.scaled(width_mult), **kw))
+
+
+def epoch_flops(spec: str | VGGSpec, width_mult: float, n_train: int, n_val: int, batch_size: int) -> float:
+    """FLOPs of one training epoch as :func:`kdlib.train_cnn.train_classifier` runs it.
+
+    One MAC is 2 FLOPs; a training step costs 3 forward passes (the forward pass, and a
+    backward pass of about twice its cost: gradients with respect to the activations and
+    to the weights). So ``6 * MACs`` per training image, over the ``floor(n_train / b) * b``
+    images of the full batches, plus ``2 * MACs`` per validation image for the accuracy
+    measured after every epoch.
+    """
+    macs = forward_macs(spec, width_mult)
+    b = min(batch_size, n_train)
+    return 6.0 * macs * (n_train // b) * b + 2.0 * macs * n_val

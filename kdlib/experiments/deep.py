@@ -14,9 +14,11 @@ Two profiles (:data:`PROFILES`): ``"paper"`` is the paper's scale (full-width ne
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from dataclasses import dataclass, fields
+from types import SimpleNamespace
 from typing import Any, Iterable, Sequence
 
 import torch
@@ -26,7 +28,7 @@ from kdlib.data import check_variance, resolve_device
 from kdlib.results import ResultStore, RunOutput
 from kdlib.train_cnn import CNNTrainConfig, accuracy, predict_logits, train_classifier
 from kdlib.paper import FIGURE_CIFAR as PAPER_FIGURE  # the paper's values, quoted
-from kdlib.validate import in_interval, integer, optional_integer
+from kdlib.validate import in_interval, integer, number, optional_integer
 from kdlib.vgg import build_vgg, n_parameters
 
 NAME = "deep"
@@ -39,6 +41,9 @@ PROFILES: dict[str, dict[str, Any]] = {
                   width_mult=1.0, train_limit=None, temperature=1.0),
     "cpu": dict(runs=3, max_epochs=15, patience=5, lr=1e-3, weight_decay=5e-4, batch_size=64,
                 width_mult=0.125, train_limit=4000, temperature=1.0),
+    # a few seconds on a CPU: checks the code path (kdlib.grouped --dry-run, tests), no result
+    "smoke": dict(runs=2, max_epochs=2, patience=1, lr=1e-3, weight_decay=5e-4, batch_size=32,
+                  width_mult=0.0625, train_limit=128, temperature=1.0),
 }
 #: Better first: the chapter shows the first profile whose records are all stored.
 PROFILE_ORDER = ("paper", "cpu")
@@ -59,6 +64,7 @@ class Config:
     width_mult: float
     train_limit: int | None
     temperature: float = 1.0
+    extra_temperatures: tuple[float, ...] = ()
     split_seed: int = 0
     classes: tuple[str, str] = ("cat", "dog")
     device: str = "auto"
@@ -75,6 +81,13 @@ class Config:
         # the learning rate, weight decay and temperature are checked by CNNTrainConfig
         self.train_config(0)
         object.__setattr__(self, "classes", tuple(self.classes))
+        extra = tuple(self.extra_temperatures)
+        for t in extra:
+            number("extra_temperatures", t, gt=0, what="each a softmax temperature")
+        if len(set(extra)) != len(extra) or self.temperature in extra:
+            raise ValueError(f"extra_temperatures must be distinct and differ from temperature "
+                             f"{self.temperature:g}, got {extra}")
+        object.__setattr__(self, "extra_temperatures", extra)
 
     def train_config(self, seed: int) -> CNNTrainConfig:
         return CNNTrainConfig(lr=float(self.lr), weight_decay=float(self.weight_decay), batch_size=self.batch_size,
@@ -86,26 +99,51 @@ def make_config(profile: str, noise_variance: float, device: str = "auto", progr
                 **overrides: Any) -> Config:
     """The config of a named profile at one noise variance; ``None`` overrides keep the profile's value.
 
-    Any override that changes a value relabels the profile ``"<profile>+custom"``, so a
-    record never claims a profile it does not match.
+    Any override that changes a value relabels the profile, so a record never claims a
+    profile it does not match: ``"<profile>+T4"`` when the only change is extra soft
+    students at temperature 4 (``extra_temperatures=(4.0,)``), else ``"<profile>+custom"``.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}: expected one of {sorted(PROFILES)} (or 'best')")
-    known = {f.name for f in fields(Config)}
+    known = {f.name for f in fields(Config)} - {"profile", "noise_variance", "device", "progress"}
     bad = set(overrides) - known
     if bad:
         raise ValueError(f"unknown parameters {sorted(bad)}")
     values = dict(PROFILES[profile])
-    label = profile
+    changed: set[str] = set()
     for k, v in overrides.items():
         if v is None:
             continue  # keep the profile's value
         if k == "train_limit" and v == 0:
             v = None  # 0 = all training images
+        if k in ("extra_temperatures", "classes"):
+            v = tuple(v)
         if values.get(k, getattr(Config, k, None)) != v:
-            label = f"{profile}+custom"
+            changed.add(k)
         values[k] = v
+    label = profile
+    if changed == {"extra_temperatures"}:
+        label = profile + "".join(f"+T{float(t):g}" for t in values["extra_temperatures"])
+    elif changed:
+        label = f"{profile}+custom"
     return Config(profile=label, noise_variance=float(noise_variance), device=device, progress=progress, **values)
+
+
+def profile_settings(label: str) -> tuple[str, dict[str, Any]]:
+    """``(base profile, settings)`` that a profile label promises: ``"cpu2+T4"`` is the
+    ``cpu2`` profile with ``extra_temperatures=(4.0,)``. ``"...+custom"`` promises nothing
+    beyond its base name (its settings are ``{}``). Unknown base: ``ValueError``."""
+    base, *tags = label.split("+")
+    if base not in PROFILES:
+        raise ValueError(f"profile label {label!r}: unknown base profile {base!r}")
+    if tags == ["custom"]:
+        return base, {}
+    values = dict(PROFILES[base])
+    if tags:
+        if not all(t.startswith("T") for t in tags):
+            raise ValueError(f"profile label {label!r}: unknown tags {tags}")
+        values["extra_temperatures"] = tuple(float(t[1:]) for t in tags)
+    return base, values
 
 
 def sweep(profile: str, noise_variances: Sequence[float] = NOISE_VARIANCES, **kw: Any) -> list[Config]:
@@ -126,12 +164,29 @@ def best_profile(noise_variances: Sequence[float] = NOISE_VARIANCES, store: Resu
     return PROFILE_ORDER[-1]
 
 
+def _confidence(logits: torch.Tensor, temperature: float = 1.0) -> float:
+    """Mean over the rows of ``max_k softmax(z / T)_k``: how sure the soft labels are (1/2 to 1 for two classes)."""
+    return float(torch.softmax(logits.float() / temperature, dim=1).max(dim=1).values.mean())
+
+
 def run(config: Config) -> RunOutput:
+    """Train, for each run ``r``, the teacher, then the hard and the soft student (and one more
+    soft student per extra temperature), as the module docstring says.
+
+    Rows: test and validation accuracy (%) at the best validation epoch, the best epoch,
+    the epochs run and the training seconds of each net. The teacher's row also holds its
+    accuracy on the training set and ``train_confidence``, the mean over the training set
+    of its largest softmax probability (the confidence of the soft labels at T = 1); each
+    soft student's row holds its ``temperature`` and ``label_confidence``, the same mean
+    for ``softmax(z_teacher / T)``.
+    """
     dev = resolve_device(config.device)
     rows: list[dict[str, Any]] = []
     seeds: list[int] = []
     source: dict[str, Any] = {}
     specs: dict[str, Any] = {}
+    students = [("hard", None), ("soft", float(config.temperature))]
+    students += [(f"soft T={t:g}", float(t)) for t in config.extra_temperatures]
     for r in range(config.runs):
         data = load_cat_dog(config.classes, noise_variance=config.noise_variance, noise_seed=r,
                             split_seed=config.split_seed, train_limit=config.train_limit, device=dev)
@@ -140,15 +195,23 @@ def run(config: Config) -> RunOutput:
         teacher = build_vgg(TEACHER, width_mult=config.width_mult, seed=1000 + r)
         res = train_classifier(teacher, data.train, data.val, tcfg, progress=config.progress,
                                desc=f"var {config.noise_variance:g} run {r} teacher")
-        rows.append(_row(config, r, "teacher", "hard", teacher, res, data))
         t_logits = predict_logits(teacher, data.train.x)  # once per dataset
+        row = _row(config, r, "teacher", "hard", teacher, res, data)
+        row["train_acc"] = round(100.0 * float((t_logits.argmax(1) == data.train.y).float().mean()), 4)
+        row["train_confidence"] = round(_confidence(t_logits), 6)
+        rows.append(row)
         specs = {"teacher": teacher.describe(), "teacher_params": n_parameters(teacher)}
-        for mode in ("hard", "soft"):
+        for mode, temp in students:
             student = build_vgg(STUDENT, width_mult=config.width_mult, seed=2000 + r)
-            res = train_classifier(student, data.train, data.val, tcfg,
-                                   teacher_logits=t_logits if mode == "soft" else None,
+            cfg = tcfg if temp is None else dataclasses.replace(tcfg, temperature=temp)
+            res = train_classifier(student, data.train, data.val, cfg,
+                                   teacher_logits=None if temp is None else t_logits,
                                    progress=config.progress, desc=f"var {config.noise_variance:g} run {r} {mode}")
-            rows.append(_row(config, r, "student", mode, student, res, data))
+            row = _row(config, r, "student", mode, student, res, data)
+            if temp is not None:
+                row["temperature"] = temp
+                row["label_confidence"] = round(_confidence(t_logits, temp), 6)
+            rows.append(row)
             specs.update(student=student.describe(), student_params=n_parameters(student))
         seeds += [r, 1000 + r, 2000 + r]
     extra = {
@@ -157,12 +220,14 @@ def run(config: Config) -> RunOutput:
         "data_notice": source_notice(source),
         "nets": specs,
         "noise": "additive N(0, variance) on [0,1] pixels, all three parts, not clipped; noise seed = run index",
-        "seed_scheme": "noise seed r, batch order seed r, teacher init 1000+r, student init 2000+r (hard and soft share it)",
+        "seed_scheme": "noise seed r, batch order seed r, teacher init 1000+r, student init 2000+r "
+                       "(all students of a run share it)",
+        "trainer": "kdlib.train_cnn.train_classifier, one net at a time",
     }
     return RunOutput(rows=rows, seeds=seeds, device=str(dev), extra=extra)
 
 
-def _row(config: Config, r: int, role: str, mode: str, model: torch.nn.Module, res: Any, data: Any) -> dict[str, Any]:
+def _row(config: Any, r: int, role: str, mode: str, model: torch.nn.Module, res: Any, data: Any) -> dict[str, Any]:
     return {
         "noise_variance": config.noise_variance,
         "run": r,
@@ -174,6 +239,149 @@ def _row(config: Config, r: int, role: str, mode: str, model: torch.nn.Module, r
         "epochs_run": res.epochs_run,
         "train_seconds": round(res.seconds, 2),
     }
+
+
+# ---------------------------------------------------------------- choosing the CPU profile
+
+SETTINGS_NAME = "deep_settings"
+
+
+@dataclass(frozen=True)
+class SettingsConfig:
+    """One measurement for choosing a profile: at one noise level, the teacher and the *hard*
+    student (never the soft one, so the choice cannot look at the soft-minus-hard gap) of
+    runs ``0 .. runs-1``, trained for exactly ``epochs`` epochs (no early stopping), with the
+    validation and test accuracy recorded after every epoch.
+
+    Seeds, data and batch order are those of :func:`run` (run ``r``: noise seed ``r``,
+    batch order ``r``, teacher init ``1000 + r``, student init ``2000 + r``), so the first
+    ``e`` epochs here are the first ``e`` epochs of the profile's nets with the same width,
+    training-set size and batch size, and :func:`early_stopping` on the stored curves
+    gives what any ``(max_epochs, patience)`` would have picked.
+    """
+
+    noise_variance: float = 0.01
+    width_mult: float = 0.25
+    train_limit: int | None = None
+    epochs: int = 30
+    runs: int = 2
+    lr: float = 1e-3
+    weight_decay: float = 5e-4
+    batch_size: int = 128
+    split_seed: int = 0
+    classes: tuple[str, str] = ("cat", "dog")
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        check_variance(self.noise_variance)
+        for name in ("runs", "epochs", "batch_size"):
+            integer(name, getattr(self, name), 1)
+        optional_integer("train_limit", self.train_limit, 2, none_means="all 9,600")
+        in_interval("width_mult", self.width_mult, 0, 4, closed_high=True)
+        self.train_config(0)
+        object.__setattr__(self, "classes", tuple(self.classes))
+
+    def train_config(self, seed: int) -> CNNTrainConfig:
+        return CNNTrainConfig(lr=float(self.lr), weight_decay=float(self.weight_decay), batch_size=self.batch_size,
+                              max_epochs=self.epochs, patience=self.epochs, seed=int(seed))
+
+
+def run_settings(config: SettingsConfig) -> RunOutput:
+    """Rows (one per run and net): per-epoch lists ``val_acc``, ``test_acc`` (%), ``train_loss``
+    and ``epoch_seconds`` (training plus the validation pass; the extra test pass is not counted)."""
+    import time
+
+    dev = resolve_device(config.device)
+    rows: list[dict[str, Any]] = []
+    source: dict[str, Any] = {}
+    for r in range(config.runs):
+        data = load_cat_dog(config.classes, noise_variance=config.noise_variance, noise_seed=r,
+                            split_seed=config.split_seed, train_limit=config.train_limit, device=dev)
+        source = data.source
+        for role, spec, seed in (("teacher", TEACHER, 1000 + r), ("student", STUDENT, 2000 + r)):
+            model = build_vgg(spec, width_mult=config.width_mult, seed=seed)
+            test: list[float] = []
+            secs: list[float] = []
+            clock = [time.perf_counter()]
+
+            def after_epoch(epoch: int, m: torch.nn.Module, val: float) -> None:
+                secs.append(round(time.perf_counter() - clock[0], 3))
+                test.append(round(100.0 * accuracy(m, data.test), 4))
+                clock[0] = time.perf_counter()
+
+            res = train_classifier(model, data.train, data.val, config.train_config(r), progress=config.progress,
+                                   desc=f"w {config.width_mult:g} n {len(data.train)} run {r} {role}",
+                                   epoch_callback=after_epoch)
+            rows.append({
+                "noise_variance": config.noise_variance, "width_mult": config.width_mult,
+                "n_train": len(data.train), "run": r, "model": role, "mode": "hard",
+                "val_acc": [round(100.0 * a, 4) for a in res.val_acc], "test_acc": test,
+                "train_loss": [round(v, 6) for v in res.train_loss], "epoch_seconds": secs,
+                "params": n_parameters(model), "layers": model.describe(),
+            })
+    extra = {"data_source": source, "data_notice": source_notice(source),
+             "seed_scheme": "as the deep experiment: noise seed r, batch order r, teacher 1000+r, student 2000+r"}
+    return RunOutput(rows=rows, seeds=[s for r in range(config.runs) for s in (r, 1000 + r, 2000 + r)],
+                     device=str(dev), extra=extra)
+
+
+#: The settings measurements as an experiment of their own (records in ``results/deep_settings/``).
+SETTINGS = SimpleNamespace(NAME=SETTINGS_NAME, Config=SettingsConfig, run=run_settings)
+
+
+def early_stopping(val_acc: Sequence[float], max_epochs: int, patience: int) -> tuple[int, int]:
+    """``(best epoch, epochs run)`` of :func:`kdlib.train_cnn.train_classifier`'s rule on a
+    validation curve (epochs count from 1): the best epoch is the first one with the
+    largest accuracy so far (strict improvement), and training stops ``patience`` epochs
+    after it, or after ``max_epochs``. A curve too short to decide is a ``ValueError``."""
+    integer("max_epochs", max_epochs, 1)
+    integer("patience", patience, 1)
+    best, best_epoch = -math.inf, 0
+    for epoch, acc in enumerate(val_acc[:max_epochs], 1):
+        if acc > best:
+            best, best_epoch = acc, epoch
+        if epoch - best_epoch >= patience:
+            return best_epoch, epoch
+    if len(val_acc) < max_epochs:
+        raise ValueError(f"a curve of {len(val_acc)} epochs cannot say where max_epochs={max_epochs}, "
+                         f"patience={patience} stops")
+    return best_epoch, max_epochs
+
+
+def settings_summary(records: Iterable[dict[str, Any]], choices: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+    """Per settings record (width, training-set size) and per ``(max_epochs, patience)`` in
+    ``choices`` that its curves can decide: the mean over runs of the teacher's and the hard
+    student's test accuracy at the epoch early stopping picks, the teacher's lead (paired
+    per run: mean and sample sd), the mean epochs each net runs, and the CPU seconds of one
+    run of the profile (teacher plus two students, taking the soft student to cost what the
+    hard one does), from the stored per-epoch times."""
+    out = []
+    for rec in records:
+        c = rec["config"]
+        by = {(row["model"], row["run"]): row for row in rec["rows"]}
+        runs = sorted({r for _, r in by})
+        for max_epochs, patience in choices:
+            if max_epochs > c["epochs"] and any(len(by[k]["val_acc"]) < max_epochs for k in by):
+                continue
+            try:
+                picks = {k: early_stopping(row["val_acc"], max_epochs, patience) for k, row in by.items()}
+            except ValueError:
+                continue
+            acc = {k: by[k]["test_acc"][picks[k][0] - 1] for k in by}
+            secs = {k: sum(by[k]["epoch_seconds"][: picks[k][1]]) for k in by}
+            lead = [acc[("teacher", r)] - acc[("student", r)] for r in runs]
+            s = {"noise_variance": c["noise_variance"], "width_mult": c["width_mult"],
+                 "n_train": by[("teacher", runs[0])]["n_train"], "batch_size": c["batch_size"],
+                 "max_epochs": max_epochs, "patience": patience, "runs": len(runs)}
+            for role, name in (("teacher", "teacher"), ("student", "hard")):
+                s[name] = statistics.fmean(acc[(role, r)] for r in runs)
+                s[name + "_epochs"] = statistics.fmean(picks[(role, r)][1] for r in runs)
+                s[name + "_seconds"] = statistics.fmean(secs[(role, r)] for r in runs)
+            s["lead"], s["lead_sd"] = _mean_sd(lead)
+            s["run_seconds"] = s["teacher_seconds"] + 2 * s["hard_seconds"]
+            out.append(s)
+    return sorted(out, key=lambda s: (s["width_mult"], s["n_train"], s["max_epochs"], s["patience"]))
 
 
 # ---------------------------------------------------------------- summaries for the chapter
