@@ -64,3 +64,24 @@ def test_bad_specs():
         VGGSpec("x", (64, "P"), (10,))
     with pytest.raises(ValueError, match="too many pools"):
         build_vgg(VGGSpec("x", (4,) + ("M",) * 6, (8,)))
+
+
+def test_macs_hand_count_and_torch_flop_counter():
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from kdlib.vgg import VGGSpec, epoch_flops, forward_macs, layer_macs
+
+    # conv 3->2 on 4x4: 16*2*3*9 = 864; pool to 2x2; conv 2->3: 4*3*2*9 = 216; pool to 1x1;
+    # fc 3->5: 15; fc 5->2: 10. Total 1105 MACs.
+    spec = VGGSpec("tiny", (2, "M", 3, "M"), (5,))
+    assert [m for _, m in layer_macs(spec, in_size=4)] == [864, 216, 15, 10]
+    assert forward_macs(spec, in_size=4) == 1105
+    # torch's own counter (2 FLOPs per MAC in conv and matmul) on the real nets, forward pass
+    for name, w in (("vgg8+3", 0.25), ("vgg2+3", 0.5)):
+        m = build_vgg(name, width_mult=w).eval()
+        with FlopCounterMode(display=False) as fc:
+            m(torch.rand(2, 3, 32, 32))
+        assert fc.get_total_flops() == 2 * 2 * forward_macs(name, w)
+    # one epoch: 6 MACs-worth per training image of the full batches, 2 per validation image
+    assert epoch_flops(spec, 1.0, 10, 3, 4) == 6 * forward_macs(spec) * 8 + 2 * forward_macs(spec) * 3
+    assert forward_macs("vgg8+3") == 153_289_728  # VGG-11's convolutions on 32x32 plus 512-512-2

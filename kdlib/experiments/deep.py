@@ -384,6 +384,83 @@ def settings_summary(records: Iterable[dict[str, Any]], choices: Sequence[tuple[
     return sorted(out, key=lambda s: (s["width_mult"], s["n_train"], s["max_epochs"], s["patience"]))
 
 
+# ---------------------------------------------------------------- what a training step costs
+
+SPEED_NAME = "deep_speed"
+
+
+@dataclass(frozen=True)
+class SpeedConfig:
+    """Seconds per training step (forward, backward, Adam) of both nets at several widths,
+    with random images of CIFAR's shape, on the device the record names, with ``threads``
+    CPU threads. The first ``warmup`` steps are not timed; then the median of ``steps``."""
+
+    widths: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)
+    batch_size: int = 128
+    steps: int = 3
+    warmup: int = 1
+    threads: int = 1
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "widths", tuple(float(w) for w in self.widths))
+        if not self.widths:
+            raise ValueError("widths is empty")
+        for w in self.widths:
+            in_interval("widths", w, 0, 4, closed_high=True)
+        for name in ("batch_size", "steps", "threads"):
+            integer(name, getattr(self, name), 1)
+        integer("warmup", self.warmup, 0)
+
+
+def run_speed(config: SpeedConfig) -> RunOutput:
+    """Rows: net, width, seconds per step (median), images per second, and the FLOP rate
+    ``6 * MACs * batch / seconds`` (:func:`kdlib.vgg.forward_macs`)."""
+    import time
+
+    from kdlib.train_cnn import hard_loss
+    from kdlib.vgg import forward_macs
+
+    dev = resolve_device(config.device)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads)
+    rows = []
+    try:
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(config.batch_size, 3, 32, 32, generator=g).to(dev)
+        y = torch.randint(0, 2, (config.batch_size,), generator=g).to(dev)
+        for w in config.widths:
+            for spec in (TEACHER, STUDENT):
+                model = build_vgg(spec, width_mult=w, seed=0).to(dev)
+                opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=5e-4)
+                times = []
+                for i in range(config.warmup + config.steps):
+                    t = time.perf_counter()
+                    loss = hard_loss(model(x), y)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+                    if dev.type == "cuda":
+                        torch.cuda.synchronize()
+                    if i >= config.warmup:
+                        times.append(time.perf_counter() - t)
+                sec = statistics.median(times)
+                macs = forward_macs(spec, w)
+                rows.append({"net": spec, "width_mult": w, "batch_size": config.batch_size,
+                             "seconds_per_step": round(sec, 5), "images_per_s": round(config.batch_size / sec, 2),
+                             "gflop_per_s": round(6 * macs * config.batch_size / sec / 1e9, 3),
+                             "forward_macs": macs})
+    finally:
+        torch.set_num_threads(threads)
+    return RunOutput(rows=rows, seeds=[0], device=str(dev),
+                     extra={"threads": config.threads, "note": "wall-clock timings on a possibly shared machine"})
+
+
+#: The step timings as an experiment of their own (records in ``results/deep_speed/``).
+SPEED = SimpleNamespace(NAME=SPEED_NAME, Config=SpeedConfig, run=run_speed)
+
+
 # ---------------------------------------------------------------- summaries for the chapter
 
 def _mean_sd(v: list[float]) -> tuple[float, float]:

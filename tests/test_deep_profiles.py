@@ -1,0 +1,94 @@
+"""Chapter 7's profiles: labels that match their settings (stored records included), the
+early-stopping replay used to choose the CPU profile, and the settings summaries."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from kdlib.experiments import deep
+from kdlib.results import ResultStore
+from kdlib.train_cnn import CNNTrainConfig, train_classifier
+
+
+def test_make_config_labels_what_it_changes():
+    for name in deep.PROFILES:
+        c = deep.make_config(name, 0.1)
+        assert c.profile == name and deep.profile_settings(name) == (name, deep.PROFILES[name] | {})
+    t4 = deep.make_config("smoke", 0.2, extra_temperatures=(4.0,))
+    assert t4.profile == "smoke+T4" and t4.extra_temperatures == (4.0,)
+    assert deep.profile_settings("smoke+T4")[1]["extra_temperatures"] == (4.0,)
+    assert deep.make_config("smoke", 0.2, extra_temperatures=(4.0,), runs=1).profile == "smoke+custom"
+    assert deep.make_config("smoke", 0.2, runs=deep.PROFILES["smoke"]["runs"]).profile == "smoke"  # no change
+    with pytest.raises(ValueError, match="distinct"):
+        deep.make_config("smoke", 0.2, extra_temperatures=(1.0,))
+    with pytest.raises(ValueError, match="extra_temperatures"):
+        deep.make_config("smoke", 0.2, extra_temperatures=(-4.0,))
+    with pytest.raises(ValueError, match="unknown parameters"):
+        deep.make_config("smoke", 0.2, split=3)
+    with pytest.raises(ValueError, match="unknown base profile"):
+        deep.profile_settings("gpu+T4")
+
+
+def test_stored_profile_labels_match_their_settings():
+    """Every stored chapter-7 record: its label names a profile whose settings (and tags,
+    e.g. +T4) are exactly its config's; a '+custom' label only for configs that differ."""
+    records = ResultStore().records(deep.NAME)
+    if not records:
+        pytest.skip("no chapter-7 records stored")
+    for rec in records:
+        cfg = rec["config"]
+        base, promised = deep.profile_settings(cfg["profile"])
+        if cfg["profile"].endswith("+custom"):
+            assert any(cfg.get(k) != (list(v) if isinstance(v, tuple) else v)
+                       for k, v in deep.PROFILES[base].items()) or cfg.get("extra_temperatures"), rec["key"]
+            continue
+        promised.setdefault("extra_temperatures", ())
+        for k, v in promised.items():
+            assert cfg[k] == (list(v) if isinstance(v, tuple) else v), (rec["key"], k, cfg[k], v)
+        # and the config rebuilt from the label hashes to the record's key
+        again = deep.make_config(base, cfg["noise_variance"], extra_temperatures=tuple(cfg["extra_temperatures"]))
+        assert ResultStore().path(deep.NAME, again).stem == rec["key"]
+
+
+def _curve_task():
+    from tests.test_train_cnn import _blobs, _linear
+
+    return _linear(1), _blobs(400, 0), _blobs(200, 1, flip=True)
+
+
+def test_early_stopping_replay_matches_training():
+    """Replaying the rule on the full validation curve gives the epoch train_classifier stops at."""
+    from tests.test_train_cnn import _blobs, _linear
+
+    train, val = _blobs(300, 0), _blobs(150, 1)
+    long = train_classifier(_linear(3), train, val, CNNTrainConfig(lr=0.2, batch_size=30, max_epochs=12, patience=12,
+                                                                    weight_decay=0.0))
+    for max_epochs, patience in [(12, 1), (12, 2), (8, 3), (5, 5), (12, 12)]:
+        res = train_classifier(_linear(3), train, val, CNNTrainConfig(lr=0.2, batch_size=30, max_epochs=max_epochs,
+                                                                       patience=patience, weight_decay=0.0))
+        assert deep.early_stopping(long.val_acc, max_epochs, patience) == (res.best_epoch, res.epochs_run)
+    assert deep.early_stopping([0.5, 0.6, 0.6, 0.55, 0.7], 5, 2) == (2, 4)  # ties are not improvements
+    assert deep.early_stopping([0.5, 0.6, 0.6], 3, 5) == (2, 3)  # max_epochs first
+    with pytest.raises(ValueError, match="cannot say"):
+        deep.early_stopping([0.5, 0.6, 0.7], 10, 5)
+
+
+def test_settings_summary_on_hand_made_curves():
+    rows = []
+    for r, (t_val, t_test, s_val, s_test) in enumerate([
+        ([50, 60, 70, 65, 66], [51, 61, 71, 64, 66], [50, 55, 54, 53, 52], [50, 56, 55, 54, 53]),
+        ([50, 70, 60, 61, 62], [50, 72, 60, 61, 62], [60, 59, 58, 57, 56], [62, 58, 57, 56, 55]),
+    ]):
+        rows.append(dict(model="teacher", run=r, n_train=100, val_acc=t_val, test_acc=t_test, epoch_seconds=[2.0] * 5))
+        rows.append(dict(model="student", run=r, n_train=100, val_acc=s_val, test_acc=s_test, epoch_seconds=[1.0] * 5))
+    rec = {"config": {"noise_variance": 0.01, "width_mult": 0.25, "batch_size": 128, "epochs": 5}, "rows": rows}
+    (a, b) = deep.settings_summary([rec], [(5, 2), (2, 5)])
+    assert (b["max_epochs"], b["patience"]) == (5, 2)
+    # patience 2: teacher picks epochs 3 and 2 (tests 71, 72), runs 5 and 4; student epochs 2 and 1 (56, 62)
+    assert b["teacher"] == 71.5 and b["hard"] == 59.0
+    assert b["lead"] == 12.5 and math.isclose(b["lead_sd"], math.sqrt(2 * 2.5 ** 2))
+    assert b["teacher_epochs"] == 4.5 and b["hard_epochs"] == 3.5
+    assert b["run_seconds"] == 2.0 * 4.5 + 2 * 1.0 * 3.5
+    # max_epochs 2: teacher epoch 2 (61, 72), student epochs 2 and 1 (56, 62)
+    assert (a["teacher"], a["hard"]) == (66.5, 59.0)
