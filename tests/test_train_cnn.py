@@ -152,7 +152,7 @@ def test_stored_deep_records_state_profile_and_data_source():
         assert prov["data_source"]["name"] in ("cifar10-torchvision", "cifar10-catdog-standin")
         if prov["data_source"]["name"] == "cifar10-catdog-standin":
             assert "NOT the original CIFAR-10" in prov["data_source"]["description"]
-        assert len(rec["rows"]) == 3 * cfg["runs"]
+        assert len(rec["rows"]) == (3 + len(cfg.get("extra_temperatures", ()))) * cfg["runs"]
         for row in rec["rows"]:
             assert 0 <= row["test_acc"] <= 100 and 1 <= row["best_epoch"] <= row["epochs_run"] <= cfg["max_epochs"]
             assert row["epochs_run"] == cfg["max_epochs"] or row["epochs_run"] == row["best_epoch"] + cfg["patience"]

@@ -146,20 +146,33 @@ def profile_settings(label: str) -> tuple[str, dict[str, Any]]:
     return base, values
 
 
-def sweep(profile: str, noise_variances: Sequence[float] = NOISE_VARIANCES, **kw: Any) -> list[Config]:
-    """One config per noise variance (see :func:`make_config`)."""
+#: The temperature variant of the chapter: one more soft student at T = 4 at the two noisiest levels.
+VARIANT_TEMPERATURES: dict[float, tuple[float, ...]] = {0.10: (4.0,), 0.20: (4.0,)}
+
+
+def sweep(profile: str, noise_variances: Sequence[float] = NOISE_VARIANCES,
+          extra_at: dict[float, tuple[float, ...]] | None = None, **kw: Any) -> list[Config]:
+    """One config per noise variance (see :func:`make_config`); at the variances of ``extra_at``
+    (default :data:`VARIANT_TEMPERATURES`; ``{}`` for none) with those extra soft temperatures,
+    which labels them ``"<profile>+T4"``. Their teacher, hard and soft students are those of
+    the plain config (same seeds; the extra student is trained after them)."""
     if len(noise_variances) == 0:
         raise ValueError("noise_variances is empty")
-    return [make_config(profile, v, **kw) for v in noise_variances]
+    if "extra_temperatures" in kw:
+        raise ValueError("give extra temperatures per noise level through extra_at")
+    extra_at = VARIANT_TEMPERATURES if extra_at is None else extra_at
+    extra = {round(float(v), 6): tuple(t) for v, t in extra_at.items()}
+    return [make_config(profile, v, extra_temperatures=extra.get(round(float(v), 6)) or None, **kw)
+            for v in noise_variances]
 
 
 def best_profile(noise_variances: Sequence[float] = NOISE_VARIANCES, store: ResultStore | None = None,
-                 **kw: Any) -> str:
+                 extra_at: dict[float, tuple[float, ...]] | None = None, **kw: Any) -> str:
     """The first profile of :data:`PROFILE_ORDER` whose records for all ``noise_variances`` are stored,
     else the last (cheapest) one, which will then be computed."""
     store = store or ResultStore()
     for p in PROFILE_ORDER:
-        if all(store.path(NAME, c).exists() for c in sweep(p, noise_variances, **kw)):
+        if all(store.path(NAME, c).exists() for c in sweep(p, noise_variances, extra_at, **kw)):
             return p
     return PROFILE_ORDER[-1]
 
@@ -461,6 +474,37 @@ def run_speed(config: SpeedConfig) -> RunOutput:
 SPEED = SimpleNamespace(NAME=SPEED_NAME, Config=SpeedConfig, run=run_speed)
 
 
+def format_settings(summary: list[dict[str, Any]], digits: int = 1) -> "Table":
+    """:func:`settings_summary` as a table: per width, training-set size and stopping rule, the
+    mean test accuracy of teacher and hard student, the teacher's lead (mean ± sd over runs),
+    the epochs each net runs and the CPU minutes one run of the profile would take."""
+    from kdlib.report import Table
+
+    rows = []
+    for s in summary:
+        lead = f"{s['lead']:.{digits}f}" + (f" ± {s['lead_sd']:.{digits}f}" if math.isfinite(s["lead_sd"]) else "")
+        rows.append([f"×{s['width_mult']:g}", f"{s['n_train']:,d}", f"{s['max_epochs']} / {s['patience']}",
+                     str(s["runs"]), f"{s['teacher']:.{digits}f}", f"{s['hard']:.{digits}f}", lead,
+                     f"{s['teacher_epochs']:.0f} / {s['hard_epochs']:.0f}", f"{s['run_seconds'] / 60:.1f}"])
+    return Table(["width", "training images", "max epochs / patience", "runs", "teacher", "hard student",
+                  "teacher − hard", "epochs run (teacher / student)", "CPU min per run"], rows,
+                 caption=f"noise σ² = {summary[0]['noise_variance']:.2f}; test accuracy (%) at the epoch "
+                         "early stopping picks" if summary else None)
+
+
+def format_speed(record: dict[str, Any]) -> "Table":
+    """A :data:`SPEED` record as a table: per net and width, forward MACs per image, seconds per
+    training step and the sustained FLOP rate."""
+    from kdlib.report import Table
+
+    rows = [[r["net"], f"×{r['width_mult']:g}", f"{r['forward_macs'] / 1e6:,.2f}", f"{r['seconds_per_step']:.3f}",
+             f"{r['images_per_s']:,.0f}", f"{r['gflop_per_s']:.1f}"] for r in record["rows"]]
+    c = record["config"]
+    return Table(["net", "width", "forward MMACs per image", "s per step", "images / s", "GFLOP/s"], rows,
+                 caption=f"training steps of {c['batch_size']} images, {c['threads']} CPU thread(s), "
+                         f"median of {c['steps']}; {record['provenance']['device']}")
+
+
 # ---------------------------------------------------------------- summaries for the chapter
 
 def _mean_sd(v: list[float]) -> tuple[float, float]:
@@ -547,5 +591,234 @@ def profile_label(records: list[dict[str, Any]]) -> str:
             f"(patience {c['patience']}), {n} training images")
 
 
-__all__ = ["NAME", "Config", "PROFILES", "PAPER_FIGURE", "make_config", "sweep", "best_profile", "run", "summarize",
-           "format_table", "plot_figure", "profile_label"]
+# ---------------------------------------------------------------- what the teacher knows
+
+def paired_runs(rec: dict[str, Any]) -> list[dict[str, Any]]:
+    """One dict per run of a record: the test accuracies of the teacher (``teacher``), the hard
+    student (``hard``), the soft student (``soft``) and of every extra soft student
+    (``"soft T=4"``...), the teacher's ``lead`` (teacher - hard) and the ``gain`` of each soft
+    student over the hard one of the same run (``gain``, ``"gain T=4"``...), in points,
+    the teacher's training accuracy and ``confidence`` (mean max softmax on the training set)."""
+    by: dict[int, dict[str, Any]] = {}
+    for row in rec["rows"]:
+        d = by.setdefault(row["run"], {"run": row["run"], "noise_variance": float(rec["config"]["noise_variance"])})
+        name = "teacher" if row["model"] == "teacher" else row["mode"]
+        d[name] = row["test_acc"]
+        if row["model"] == "teacher":
+            d["confidence"] = row.get("train_confidence")
+            d["teacher_train_acc"] = row.get("train_acc")
+        elif "label_confidence" in row and row["mode"] != "soft":
+            d["confidence " + row["mode"].split(" ", 1)[1]] = row["label_confidence"]
+    out = []
+    for r in sorted(by):
+        d = by[r]
+        d["lead"] = d["teacher"] - d["hard"]
+        for k in [k for k in d if isinstance(k, str) and k.startswith("soft")]:
+            d["gain" + k[4:]] = d[k] - d["hard"]
+        out.append(d)
+    return out
+
+
+def teacher_knowledge(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per noise variance: mean and sd over runs of the teacher's lead over the hard student,
+    of the soft student's paired gain over it (and of each extra temperature's gain), of the
+    teacher's training accuracy and of its confidence on the training set; the paper's lead
+    and gain beside them."""
+    out = []
+    for rec in records:
+        runs = paired_runs(rec)
+        v = float(rec["config"]["noise_variance"])
+        s: dict[str, Any] = {"noise_variance": v, "runs": len(runs)}
+        keys = sorted({k for d in runs for k in d if k.startswith(("gain", "confidence")) or k in ("lead",
+                                                                                               "teacher_train_acc")})
+        for k in keys:
+            vals = [d[k] for d in runs if d.get(k) is not None]
+            if vals:
+                s[k], s[k + "_sd"] = _mean_sd(vals)
+        paper = PAPER_FIGURE.get(round(v, 4))
+        s["paper_lead"] = None if paper is None else paper[0] - paper[1]
+        s["paper_gain"] = None if paper is None else paper[2] - paper[1]
+        out.append(s)
+    return sorted(out, key=lambda s: s["noise_variance"])
+
+
+def format_knowledge(knowledge: list[dict[str, Any]], digits: int = 1) -> "Table":
+    """:func:`teacher_knowledge` as a table (points of test accuracy; confidence as a probability)."""
+    from kdlib.report import Table
+
+    def ms(s: dict[str, Any], k: str, d: int = digits) -> str:
+        if k not in s:
+            return "—"
+        sd = s.get(k + "_sd", math.nan)
+        return f"{s[k]:.{d}f} ± {sd:.{d}f}" if math.isfinite(sd) else f"{s[k]:.{d}f}"
+
+    temps = sorted({k[5:] for s in knowledge for k in s if k.startswith("gain ") and not k.endswith("_sd")})
+    header = ["noise σ²", "runs", "teacher − hard", "soft − hard", "teacher train acc.", "teacher confidence"]
+    for t in temps:
+        header += [f"soft ({t}) − hard", f"confidence at {t}"]
+    header += ["paper: teacher − hard", "paper: soft − hard"]
+    rows = []
+    for s in knowledge:
+        row = [f"{s['noise_variance']:.2f}", str(s["runs"]), ms(s, "lead"), ms(s, "gain"),
+               ms(s, "teacher_train_acc"), ms(s, "confidence", 3)]
+        for t in temps:
+            row += [ms(s, f"gain {t}"), ms(s, f"confidence {t}", 3)]
+        row += ["—" if s["paper_lead"] is None else f"{s['paper_lead']:.1f}",
+                "—" if s["paper_gain"] is None else f"{s['paper_gain']:.1f}"]
+        rows.append(row)
+    return Table(header, rows)
+
+
+def plot_gain_vs_lead(records: Sequence[dict[str, Any]]):
+    """Every run as a point: the soft student's gain over the hard one (paired, points) against
+    the teacher's lead over the hard student, coloured by noise variance; extra temperatures as
+    open squares. The least-squares line and Pearson's r of the T = 1 points are in the legend."""
+    import matplotlib as mpl
+
+    from kdlib.plots import new_figure
+
+    fig, ax = new_figure(width=6.4, height=4.2)
+    runs = [d for rec in records for d in paired_runs(rec)]
+    variances = sorted({d["noise_variance"] for d in runs})
+    cmap = mpl.colormaps["viridis"]
+    color = {v: cmap(i / max(1, len(variances) - 1)) for i, v in enumerate(variances)}
+    for v in variances:
+        pts = [(d["lead"], d["gain"]) for d in runs if d["noise_variance"] == v]
+        ax.scatter(*zip(*pts), color=color[v], s=22, label=f"σ² = {v:.2f}, T = 1")
+    extra = sorted({k for d in runs for k in d if k.startswith("gain ")})
+    for k in extra:
+        pts = [(d["lead"], d[k], d["noise_variance"]) for d in runs if k in d]
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], facecolors="none",
+                   edgecolors=[color[p[2]] for p in pts], marker="s", s=40, label=f"{k[5:]} (same runs)")
+    x = [d["lead"] for d in runs]
+    y = [d["gain"] for d in runs]
+    if len(x) > 2 and statistics.pstdev(x) > 0 and statistics.pstdev(y) > 0:
+        slope, icpt = statistics.linear_regression(x, y)
+        r = statistics.correlation(x, y)
+        xs = [min(x), max(x)]
+        ax.plot(xs, [icpt + slope * t for t in xs], color="#444444", lw=1,
+                label=f"least squares, T = 1: slope {slope:.2f}, r = {r:.2f}")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.axvline(0, color="k", lw=0.8, ls=":")
+    ax.set_xlabel("teacher − hard student, test accuracy (points)")
+    ax.set_ylabel("soft − hard student (points)")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------- what a profile costs
+
+#: Assumed sustained rate of an H200 on these nets, and where the number comes from.
+GPU_PEAK_BF16_FLOPS = 989e12
+GPU_PEAK_SOURCE = "NVIDIA H200 Tensor Core GPU datasheet: 1,979 TFLOPS BF16 with sparsity, i.e. 989 dense"
+GPU_ASSUMED_FRACTION = 0.15
+
+
+def profile_epoch_flops(config: Config) -> dict[str, float]:
+    """FLOPs of one training epoch (with its validation pass) of the teacher and of one student
+    of a config (:func:`kdlib.vgg.epoch_flops`; 9,600 training and 1,200 validation images,
+    or ``train_limit``)."""
+    from kdlib.vgg import epoch_flops
+
+    n = config.train_limit if config.train_limit is not None else 9600
+    return {net: epoch_flops(net, config.width_mult, n, 1200, config.batch_size) for net in (TEACHER, STUDENT)}
+
+
+def profile_cost(config: Config, rate: dict[str, float], epochs: dict[str, float], levels: int = 6) -> dict[str, float]:
+    """Estimated seconds of a whole profile (``levels`` noise levels of ``config.runs`` runs, each
+    a teacher and ``2 + len(extra_temperatures)`` students) at ``rate`` FLOP/s per net, if each
+    net runs ``epochs[net]`` epochs: ``sum over nets of count * epochs * epoch FLOPs / rate``.
+    Returns the FLOPs, the seconds, and the seconds per epoch of each net."""
+    f = profile_epoch_flops(config)
+    count = {TEACHER: 1, STUDENT: 2 + len(config.extra_temperatures)}
+    total_flops = sum(levels * config.runs * count[n] * epochs[n] * f[n] for n in f)
+    seconds = sum(levels * config.runs * count[n] * epochs[n] * f[n] / rate[n] for n in f)
+    return {"flops": total_flops, "seconds": seconds, **{f"epoch_seconds {n}": f[n] / rate[n] for n in f}}
+
+
+def measured_rates(records: Iterable[dict[str, Any]]) -> dict[str, float]:
+    """FLOP/s each net sustained in stored chapter-7 records: total epoch FLOPs over total
+    ``train_seconds`` (training, validation and the bookkeeping of early stopping)."""
+    tot: dict[str, list[float]] = {TEACHER: [0.0, 0.0], STUDENT: [0.0, 0.0]}
+    for rec in records:
+        cfg = Config(**rec["config"])
+        f = profile_epoch_flops(cfg)
+        for row in rec["rows"]:
+            net = TEACHER if row["model"] == "teacher" else STUDENT
+            tot[net][0] += f[net] * row["epochs_run"]
+            tot[net][1] += row["train_seconds"]
+    return {n: a / b for n, (a, b) in tot.items() if b > 0}
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def cost_rows(records: Sequence[dict[str, Any]], speed: dict[str, Any],
+              paper_epochs: Sequence[int] = (40, 100)) -> list[dict[str, Any]]:
+    """The time model: what the shown profile cost (measured epochs and FLOP rates of its
+    records, against the sum of their ``train_seconds``), and what the ``paper`` profile would
+    cost on this CPU (rates of the full-width nets in the ``speed`` record) and on an H200
+    (:data:`GPU_PEAK_BF16_FLOPS` x :data:`GPU_ASSUMED_FRACTION`), if every net ran each of
+    ``paper_epochs`` epochs (40: a best epoch near 20 plus patience 20; 100: the cap)."""
+    out = []
+    cfgs = [Config(**r["config"]) for r in records]
+    rates = measured_rates(records)
+    epochs = {TEACHER: [], STUDENT: []}
+    seconds = 0.0
+    for rec in records:
+        for row in rec["rows"]:
+            epochs[TEACHER if row["model"] == "teacher" else STUDENT].append(row["epochs_run"])
+            seconds += row["train_seconds"]
+    mean_epochs = {n: statistics.fmean(v) for n, v in epochs.items()}
+    flops = sum(profile_cost(c, rates, mean_epochs, levels=1)["flops"] for c in cfgs)
+    est = sum(profile_cost(c, rates, mean_epochs, levels=1)["seconds"] for c in cfgs)
+    out.append({"profile": cfgs[0].profile.split("+")[0], "where": "this CPU, 1 thread (measured)",
+                "rate": rates, "epochs": mean_epochs, "flops": flops, "seconds": est, "measured_seconds": seconds})
+    paper = make_config("paper", 0.1)
+    cpu_rate = {r["net"]: r["gflop_per_s"] * 1e9 for r in speed["rows"] if r["width_mult"] == 1.0}
+    gpu = GPU_PEAK_BF16_FLOPS * GPU_ASSUMED_FRACTION
+    for where, rate in (("this CPU, 1 thread (step rate)", cpu_rate), ("H200 (assumed rate)", {TEACHER: gpu, STUDENT: gpu})):
+        if set(rate) != {TEACHER, STUDENT}:
+            continue
+        for e in paper_epochs:
+            ep = {TEACHER: float(e), STUDENT: float(e)}
+            # the chapter's variant: one extra soft student at two of the six levels
+            base = profile_cost(paper, rate, ep)
+            extra = profile_cost(dataclasses.replace(paper, extra_temperatures=(4.0,)), rate, ep, levels=2)
+            plain2 = profile_cost(paper, rate, ep, levels=2)
+            out.append({"profile": "paper", "where": where, "rate": rate, "epochs": ep,
+                        "flops": base["flops"] + extra["flops"] - plain2["flops"],
+                        "seconds": base["seconds"] + extra["seconds"] - plain2["seconds"], "measured_seconds": None})
+    return out
+
+
+def format_cost(records: Sequence[dict[str, Any]], speed: dict[str, Any]) -> "Table":
+    """:func:`cost_rows` as a table (rates in GFLOP/s, teacher / student)."""
+    from kdlib.report import Table
+
+    rows = []
+    for r in cost_rows(records, speed):
+        rate = f"{r['rate'][TEACHER] / 1e9:,.0f} / {r['rate'][STUDENT] / 1e9:,.0f}"
+        ep = r["epochs"]
+        rows.append([r["profile"], r["where"], rate, f"{ep[TEACHER]:.0f} / {ep[STUDENT]:.0f}",
+                     f"{r['flops'] / 1e15:,.2f}", _duration(r["seconds"]),
+                     "—" if r["measured_seconds"] is None else _duration(r["measured_seconds"])])
+    return Table(["profile", "where", "GFLOP/s (teacher / student)", "epochs per net (teacher / student)",
+                  "PFLOP", "estimated time", "measured time"], rows,
+                 caption=f"all six noise levels, T = 4 variant included; H200 rate = "
+                         f"{GPU_ASSUMED_FRACTION:.0%} of {GPU_PEAK_BF16_FLOPS / 1e12:,.0f} TFLOP/s ({GPU_PEAK_SOURCE})")
+
+
+__all__ = ["NAME", "Config", "PROFILES", "PAPER_FIGURE", "make_config", "profile_settings", "sweep", "best_profile",
+           "run", "summarize", "format_table", "plot_figure", "profile_label", "SETTINGS", "SettingsConfig",
+           "run_settings", "early_stopping", "settings_summary", "SPEED", "SpeedConfig", "run_speed", "paired_runs",
+           "teacher_knowledge", "format_knowledge", "plot_gain_vs_lead", "profile_epoch_flops", "profile_cost",
+           "measured_rates"]
