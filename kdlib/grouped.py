@@ -183,6 +183,31 @@ def grouped_logits(model: GroupedVGG, x: torch.Tensor, slots: torch.Tensor, batc
     return torch.cat(outs, dim=1)
 
 
+def _subset(model: GroupedVGG, opt: torch.optim.Optimizer, keep: torch.Tensor, template: VGG,
+            tcfg: Any) -> tuple[GroupedVGG, torch.optim.Optimizer]:
+    """A group of the nets ``keep`` (positions) of ``model``, with their weights, batch-norm
+    statistics and Adam moments (the step count is shared), and its Adam optimiser."""
+    dev = keep.device
+    K = model.K
+    new = GroupedVGG([template] * len(keep)).to(dev)
+    if dev.type == "cuda":
+        new = new.to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        for v_new, v_old in zip(new.per_net(), model.per_net()):
+            v_new.copy_(v_old[keep])
+    new_opt = torch.optim.Adam(new.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay,
+                               fused=True if dev.type == "cuda" else None)
+    for p_old, p_new in zip(model.parameters(), new.parameters()):
+        state = opt.state.get(p_old)
+        if not state:
+            continue
+        new_opt.state[p_new] = {
+            k: (torch.empty_like(p_new).copy_(t.unflatten(0, (K, -1))[keep].flatten(0, 1))
+                if torch.is_tensor(t) and t.shape == p_old.shape else (t.clone() if torch.is_tensor(t) else t))
+            for k, t in state.items()}
+    return new, new_opt
+
+
 def train_group(
     jobs: Sequence[Job],
     x_train: torch.Tensor,
@@ -197,6 +222,7 @@ def train_group(
     teacher_logits: torch.Tensor | None = None,
     compile: bool = False,
     keep_train_logits: bool = False,
+    compact_below: float = 0.5,
     progress: bool = False,
     desc: str = "group",
 ) -> GroupResult:
@@ -208,17 +234,21 @@ def train_group(
     ``tcfg`` is a :class:`~kdlib.train_cnn.CNNTrainConfig` (its seed and temperature are
     replaced by each job's). ``keep_train_logits``: also return every net's logits on its
     training set (``GroupResult.train_logits``, for the teachers' soft labels).
+    ``compact_below``: when the nets still training are at most this fraction of the group,
+    the group is rebuilt from them alone (weights, batch-norm statistics, Adam moments and
+    batch-order generators carried over), so stopped nets stop costing time; 0 never.
     """
     if len({j.spec for j in jobs}) != 1:
         raise ValueError("a group trains nets of one spec")
     dev = x_train.device
-    K = len(jobs)
-    nets = [build_vgg(j.spec, width_mult=width_mult, seed=j.init_seed) for j in jobs]
-    model = GroupedVGG(nets).to(dev)
+    K0 = K = len(jobs)
+    template = build_vgg(jobs[0].spec, width_mult=width_mult)
+    model = GroupedVGG([build_vgg(j.spec, width_mult=width_mult, seed=j.init_seed) for j in jobs]).to(dev)
     if dev.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     forward = torch.compile(model) if compile else model
     slots = torch.tensor([j.slot for j in jobs], device=dev)
+    all_slots = slots.clone()
     n = x_train.shape[1]
     bs = min(tcfg.batch_size, n)
     steps = n // bs  # full batches only, as train_classifier
@@ -233,17 +263,24 @@ def train_group(
     opt = torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay,
                            fused=True if dev.type == "cuda" else None)
     gens = [torch.Generator(device=dev).manual_seed(int(j.order_seed)) for j in jobs]
-    ar = torch.arange(K, device=dev).view(K, 1)
     best_acc = torch.full((K,), -1.0, device=dev)
     best_epoch = torch.zeros(K, dtype=torch.long, device=dev)
     stopped_at = torch.zeros(K, dtype=torch.long, device=dev)  # 0: still running
     views = model.per_net()
     best = [v.detach().clone() for v in views]
+    orig = list(range(K))  # position in the group -> index in jobs
+    final: dict[int, tuple[list[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]] = {}
+
+    def retire(positions: list[int]) -> None:
+        for p in positions:
+            final[orig[p]] = ([b[p].clone() for b in best], best_acc[p], best_epoch[p], stopped_at[p])
+
     t0 = time.perf_counter()
     bar = tqdm(range(1, tcfg.max_epochs + 1), desc=desc, disable=not progress, leave=False)
     epoch = 0
     for epoch in bar:
         model.train()
+        ar = torch.arange(K, device=dev).view(K, 1)
         perm = torch.stack([torch.randperm(n, device=dev, generator=g) for g in gens])  # (K, n)
         for s in range(steps):
             idx = perm[:, s * bs : (s + 1) * bs]  # (K, B)
@@ -272,22 +309,47 @@ def train_group(
             b.copy_(torch.where(improved.view(K, *[1] * (v.dim() - 1)), v.detach(), b))
         stop_now = running & (epoch - best_epoch >= tcfg.patience)
         stopped_at = torch.where(stop_now, torch.full_like(stopped_at, epoch), stopped_at)
-        if not bool((stopped_at == 0).any()):  # the one synchronisation per epoch
+        n_running = int((stopped_at == 0).sum())  # the one synchronisation per epoch
+        bar.set_postfix(running=n_running)
+        if n_running == 0:
             break
+        if compact_below > 0 and n_running < K and n_running <= compact_below * K and epoch < tcfg.max_epochs:
+            keep_list = [p for p, z in enumerate((stopped_at == 0).tolist()) if z]
+            retire([p for p in range(K) if p not in keep_list])
+            keep = torch.tensor(keep_list, device=dev)
+            model, opt = _subset(model, opt, keep, template, tcfg)
+            forward = torch.compile(model) if compile else model
+            views = model.per_net()
+            best = [b[keep] for b in best]
+            best_acc, best_epoch, stopped_at = best_acc[keep], best_epoch[keep], stopped_at[keep]
+            slots, is_soft, temps = slots[keep], is_soft[keep], temps[keep]
+            q_all = None if q_all is None else q_all[keep]
+            gens = [gens[p] for p in keep_list]
+            orig = [orig[p] for p in keep_list]
+            K = len(keep_list)
     stopped_at = torch.where(stopped_at == 0, torch.full_like(stopped_at, epoch), stopped_at)
+    retire(list(range(K)))
+    # every net's best weights in one group again, for the test set and the training logits
+    full = GroupedVGG([template] * K0).to(dev)
+    if dev.type == "cuda":
+        full = full.to(memory_format=torch.channels_last)
     with torch.no_grad():
-        for b, v in zip(best, views):
-            v.copy_(b)
-    test_pred = grouped_logits(model, x_test, slots).argmax(-1)
-    test_acc = (test_pred == y_test[slots]).float().mean(1)
-    train_logits = grouped_logits(model, x_train, slots) if keep_train_logits else None
+        for i, v in enumerate(full.per_net()):
+            for k in range(K0):
+                v[k].copy_(final[k][0][i])
+    test_pred = grouped_logits(full, x_test, all_slots).argmax(-1)
+    test_acc = (test_pred == y_test[all_slots]).float().mean(1)
+    train_logits = grouped_logits(full, x_train, all_slots) if keep_train_logits else None
     if dev.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
-    model = model.float().to(memory_format=torch.contiguous_format)
-    models = [model.unpack(k, build_vgg(j.spec, width_mult=width_mult).to(dev)) for k, j in enumerate(jobs)]
-    return GroupResult(best_epoch=best_epoch.tolist(), best_val_acc=best_acc.tolist(), epochs_run=stopped_at.tolist(),
-                       test_acc=test_acc.tolist(), models=models, seconds=seconds, train_logits=train_logits)
+    full = full.float().to(memory_format=torch.contiguous_format)
+    models = [full.unpack(k, build_vgg(j.spec, width_mult=width_mult).to(dev)) for k, j in enumerate(jobs)]
+    stats = torch.stack([torch.stack([final[k][1].float(), final[k][2].float(), final[k][3].float()])
+                         for k in range(K0)]).tolist()
+    return GroupResult(best_epoch=[int(s[1]) for s in stats], best_val_acc=[s[0] for s in stats],
+                       epochs_run=[int(s[2]) for s in stats], test_acc=test_acc.tolist(), models=models,
+                       seconds=seconds, train_logits=train_logits)
 
 
 def _stack(parts: list[torch.Tensor]) -> torch.Tensor:
@@ -441,6 +503,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         ap.error(str(exc))
     store = ResultStore(a.out)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
     t0 = time.perf_counter()
     print(f"{len(configs)} noise levels x {configs[0].runs} runs of profile {configs[0].profile!r} on {dev}, "
           f"records into {store.root / deep.NAME}", flush=True)

@@ -116,3 +116,33 @@ def test_dry_run_writes_records_the_store_reads(tmp_path):
         for k in ("train_confidence", "label_confidence"):
             if k in r:
                 assert abs(g[k] - r[k]) < 1e-4
+
+
+def test_compacting_the_group_changes_nothing():
+    """Nets that stop at different epochs (one task easy, one with random labels), the group
+    rebuilt whenever a net stops (``compact_below=0.99``): each net still ends as it does alone.
+    Random labels make training chaotic (Adam divides by tiny second moments), so float
+    rounding grows to about 1e-3 in the weights within six epochs, with or without
+    compaction; the stopping epochs and the test accuracy are the sharp checks here."""
+    cfg = CNNTrainConfig(lr=1e-3, weight_decay=5e-4, batch_size=16, max_epochs=6, patience=1)
+    easy = [_images(48, s) for s in (1, 2, 3)]
+    g = torch.Generator().manual_seed(5)
+    noisy = [(x, torch.randint(0, 2, (len(y),), generator=g)) for x, y in (_images(48, s) for s in (4, 5, 6))]
+    X = {k: torch.stack([easy[i][0], noisy[i][0]]) for i, k in enumerate(("tr", "va", "te"))}
+    Y = {k: torch.stack([easy[i][1], noisy[i][1]]) for i, k in enumerate(("tr", "va", "te"))}
+    jobs = [Job("vgg2+3", 3, 0, 0), Job("vgg2+3", 4, 1, 1), Job("vgg2+3", 5, 2, 1), Job("vgg2+3", 6, 3, 0)]
+    res = train_group(jobs, X["tr"], Y["tr"], X["va"], Y["va"], X["te"], Y["te"], cfg, W, compact_below=0.99)
+    assert len(set(res.epochs_run)) > 1, "the nets should stop at different epochs for this test to mean anything"
+    for k, job in enumerate(jobs):
+        alone = build_vgg(job.spec, width_mult=W, seed=job.init_seed)
+        c = CNNTrainConfig(**{**cfg.__dict__, "seed": job.order_seed})
+        r = train_classifier(alone, ImageSplit(X["tr"][job.slot], Y["tr"][job.slot]),
+                             ImageSplit(X["va"][job.slot], Y["va"][job.slot]), c)
+        assert (res.best_epoch[k], res.epochs_run[k]) == (r.best_epoch, r.epochs_run), k
+        for (name, a), b in zip(alone.state_dict().items(), res.models[k].state_dict().values()):
+            if a.dtype.is_floating_point:
+                assert torch.allclose(a, b, rtol=1e-3, atol=3e-3), (k, name, (a - b).abs().max())
+        te = ImageSplit(X["te"][job.slot], Y["te"][job.slot])
+        from kdlib.train_cnn import accuracy
+
+        assert res.test_acc[k] == pytest.approx(accuracy(alone, te), abs=1e-6)
