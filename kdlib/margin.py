@@ -45,6 +45,7 @@ margin ``m_i(p)`` is estimated with its standard error; ``lower = min_i m_i``
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -466,6 +467,7 @@ def _pairwise_fw_mirror(
     Q: torch.Tensor | None = None,
     c: float | None = None,
     slack: float | None = 0.25,
+    pairs: int = 16,
 ) -> tuple[torch.Tensor, float, float, int, list[tuple[int, float, float]]]:
     """Pairwise Frank-Wolfe on the antithetic sample objective: the ``K`` draws ``z_k`` and their
     mirrors ``-z_k``, each of weight ``1/(2K)``,
@@ -492,6 +494,18 @@ def _pairwise_fw_mirror(
     evaluation: the Frank-Wolfe gap ``sum_i p_i m_i - min_i m_i <= tol F_K`` over all points
     (an upper bound on ``F_K(p) - min F_K`` for the convex ``F_K``). Returns ``p``, the sample
     value, that gap (at the last full evaluation), the number of steps, a history.
+
+    Blocks of pairs (``pairs``): computing the margins is a pass over the whole ``U`` (memory
+    bound), and so is a rank-2 update. So one pass chooses up to ``pairs`` disjoint pairs from
+    the same margins (the lowest margins as targets ``s``, the highest support margins as sources
+    ``a``, best first: :func:`_disjoint_pairs`) and takes their steps one after the other, each
+    with an exact line search on the exact current state (the block's own rows of ``U``, ``r``,
+    ``wx``, ``Qp`` and ``p`` are updated after every step; a pair that no longer descends is
+    skipped), then applies all the block's rank-2 changes to ``U`` in one product. Every step
+    still lowers ``F_K``; only the choice of the later pairs of a block uses margins from its
+    start. A block holds at most ``pairs`` pairs and one pair per 64 points of the working set
+    (small problems are not memory bound, and their few near-tied margins make stale choices
+    poor); ``pairs = 1`` is the plain one-pair-per-pass method.
     """
     dt = x.dtype
     n = x.shape[0]
@@ -566,44 +580,91 @@ def _pairwise_fw_mirror(
             full = True
             continue
         fresh = False
-        s, a = int(idx[s_loc]), int(idx[a_loc])
-        Ms, Ma = MT[s_loc], MT[a_loc]
-        Ns, Na = 1 - Ms, 1 - Ma
-        ys, ya = y[s], y[a]
-        Us, Ua = UT[s_loc], UT[a_loc]
-        ab = torch.cat([ys * Ms * Us - ya * Ma * Ua, ys * Ns * (wx[s] - Us) - ya * Na * (wx[a] - Ua)])
-        bb = torch.cat([
-            Ms * sq[s] + Ma * sq[a] - 2 * ys * ya * Ms * Ma * gram[s, a],
-            Ns * sq[s] + Na * sq[a] - 2 * ys * ya * Ns * Na * gram[s, a],
-        ])
-        aa = torch.cat([r * r, rm * rm])
-        lin = quad = 0.0
-        if use_cv:
-            lin = float(Qp[s] - Qp[a])
-            quad = float(Qd[s, s] + Qd[a, a] - 2 * Qd[s, a])
-        t = _line_search(aa, ab, bb, torch.full_like(aa, half), float(p[a]), inv_c, lin, quad)
-        if t <= 0:
-            full = stalled = True  # no progress along the best pair: stop after a full evaluation
+        block = _disjoint_pairs(m, pW > 0, min(pairs, max(1, len(idx) // 64), steps - t_steps, refresh - since))
+        members = sorted({i for pair in block for i in pair})
+        row_of = {loc: j for j, loc in enumerate(members)}
+        glob = idx[members]
+        R = UT[members].clone()  # the current U rows of the block's points, kept exact step by step
+        cols: list[int] = []
+        coefs: list[torch.Tensor] = []
+        for s_loc, a_loc in block:
+            s, a = int(idx[s_loc]), int(idx[a_loc])
+            Ms, Ma = MT[s_loc], MT[a_loc]
+            Ns, Na = 1 - Ms, 1 - Ma
+            ys, ya = y[s], y[a]
+            Us, Ua = R[row_of[s_loc]], R[row_of[a_loc]]
+            ab = torch.cat([ys * Ms * Us - ya * Ma * Ua, ys * Ns * (wx[s] - Us) - ya * Na * (wx[a] - Ua)])
+            bb = torch.cat([
+                Ms * sq[s] + Ma * sq[a] - 2 * ys * ya * Ms * Ma * gram[s, a],
+                Ns * sq[s] + Na * sq[a] - 2 * ys * ya * Ns * Na * gram[s, a],
+            ])
+            aa = torch.cat([r * r, rm * rm])
+            lin = quad = 0.0
+            if use_cv:
+                lin = float(Qp[s] - Qp[a])
+                quad = float(Qd[s, s] + Qd[a, a] - 2 * Qd[s, a])
+            t = _line_search(aa, ab, bb, torch.full_like(aa, half), float(p[a]), inv_c, lin, quad)
+            if t <= 0:
+                continue  # this pair no longer descends (its margins are from the start of the block)
+            # g(z_k) gains t (y_s M_sk x_s - y_a M_ak x_a): a rank-2 change of U, applied to the
+            # block's rows now and to all rows once at the end of the block
+            step = torch.stack([(t * ys) * Ms, (-t * ya) * Ma])
+            R.addmm_(gram[glob][:, [s, a]], step)
+            cols += [s, a]
+            coefs.append(step)
+            wx += t * (ys * gram[s] - ya * gram[a])
+            new = (aa + 2 * t * ab + t * t * bb).clamp_min(0).sqrt()
+            r, rm = new[:K], new[K:]
+            if use_cv:
+                Qp += t * (Qd[:, s] - Qd[:, a])
+            p[s] += t
+            p[a] -= t
+            if float(p[a]) <= 1e-12 * float(p.max()):
+                p[a] = 0.0
+            t_steps += 1
+            since += 1
+            bar.update(1)
+        if not coefs:
+            full = stalled = True  # no progress along any pair: stop after a full evaluation
             continue
-        # g(z_k) gains t (y_s M_sk x_s - y_a M_ak x_a): a rank-2 change of U
-        UT.addmm_(gW[:, [s, a]], torch.stack([(t * ys) * Ms, (-t * ya) * Ma]))
-        wx += t * (ys * gram[s] - ya * gram[a])
-        new = (aa + 2 * t * ab + t * t * bb).clamp_min(0).sqrt()
-        r, rm = new[:K], new[K:]
-        if use_cv:
-            Qp += t * (Qd[:, s] - Qd[:, a])
-        p[s] += t
-        p[a] -= t
-        if float(p[a]) <= 1e-12 * float(p.max()):
-            p[a] = 0.0
-        t_steps += 1
-        since += 1
-        bar.update(1)
+        UT.addmm_(gW[:, cols], torch.cat(coefs))
         if since >= refresh or t_steps >= steps:
             full = True
     bar.close()
     p = p / p.sum()
     return p, F, gap, t_steps, hist
+
+
+def _disjoint_pairs(m: torch.Tensor, on_support: torch.Tensor, j: int) -> list[tuple[int, int]]:
+    """Up to ``j`` pairs ``(s, a)`` of distinct indices for a block of pairwise Frank-Wolfe steps:
+    ``s`` runs over the lowest values of ``m``, ``a`` over the highest values of ``m`` among the
+    ``on_support`` entries, both best first; a pair is kept while ``m[a] > m[s]`` (the pair's
+    direction descends to first order), and no index is used twice. The first pair is always
+    ``(argmin m, argmax of m on the support)``."""
+    j = max(1, int(j))
+    k = min(j, int(m.numel()))
+    sup_m = torch.where(on_support, m, torch.full_like(m, -math.inf))
+    s0, a0 = int(torch.argmin(m)), int(sup_m.argmax())
+    low = [s0] + [int(i) for i in torch.topk(m, k, largest=False).indices if int(i) != s0]
+    high = [a0] + [int(i) for i in torch.topk(sup_m, min(j, int(on_support.sum())), largest=True).indices
+                   if int(i) != a0]
+    out: list[tuple[int, int]] = []
+    used: set[int] = set()
+    ia = 0
+    for s in low:
+        while ia < len(high) and high[ia] in used:
+            ia += 1
+        if ia >= len(high) or len(out) >= j:
+            break
+        a = high[ia]
+        if s in used or s == a:
+            continue
+        if not float(m[a]) > float(m[s]):
+            break
+        out.append((int(s), a))
+        used.update((int(s), a))
+        ia += 1
+    return out
 
 
 @torch.no_grad()
@@ -621,6 +682,7 @@ def estimate_gamma(
     dtype: torch.dtype = torch.float32,
     progress: bool = False,
     antithetic: bool = True,
+    pairs: int = 16,
 ) -> MarginEstimate:
     """gamma of ``(x, y)`` with a certified interval.
 
@@ -635,6 +697,9 @@ def estimate_gamma(
     (:func:`_pairwise_fw_mirror`, :func:`witness_margins`): twice the evaluations for
     little more than the cost of the draws, and a lower variance; ``n_z`` and ``n_eval``
     then count the independent pairs. ``False``: independent draws only (the former estimator).
+    ``pairs``: pairwise steps per pass over the solver's state (mirrored solver only; see
+    :func:`_pairwise_fw_mirror`); 1 is the one-pair-per-pass method. The certificate does not
+    depend on how the solver got its ``p``: any ``p`` gives a valid interval.
     """
     x, y = check_labelled(x, y)
     _check_count("n_z", n_z, 1)
@@ -648,7 +713,8 @@ def estimate_gamma(
     c = svm_upper if (control_variate and svm_upper > 0) else None
     gen = torch.Generator().manual_seed(int(seed))
     z = _draw(n_z, x.shape[1], gen, dtype, x.device)
-    solver = _pairwise_fw_mirror if antithetic else _pairwise_fw
+    _check_count("pairs", pairs, 1)
+    solver = functools.partial(_pairwise_fw_mirror, pairs=pairs) if antithetic else _pairwise_fw
     p, F, gap, t_steps, hist = solver(
         x, y, p0.to(dtype).clone(), z, steps=steps, tol=tol, refresh=refresh, progress=progress,
         Q=Q if c is not None else None, c=c,

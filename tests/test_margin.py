@@ -260,7 +260,7 @@ def test_mirrored_solver_equals_the_plain_solver_on_both_draws() -> None:
     Q = (y[:, None] * y[None, :]) * limit_kernel(x)
     for c in (None, 0.3):
         kw = dict(steps=25, tol=0.0, refresh=7, progress=False, Q=Q if c else None, c=c)
-        pa, Fa, _, na, _ = _pairwise_fw_mirror(x, y, p0.clone(), z, slack=None, **kw)
+        pa, Fa, _, na, _ = _pairwise_fw_mirror(x, y, p0.clone(), z, slack=None, pairs=1, **kw)
         pb, Fb, _, nb, _ = _pairwise_fw(x, y, p0.clone(), torch.cat([z, -z]), **kw)
         assert na == nb == 25
         assert math.isclose(Fa, Fb, rel_tol=1e-9)
@@ -301,8 +301,48 @@ def test_working_set_reaches_the_same_optimum() -> None:
     p0 = torch.full((80,), 1 / 80, dtype=torch.float64)
     Q = (y[:, None] * y[None, :]) * limit_kernel(x)
     kw = dict(steps=5000, tol=1e-7, refresh=20, progress=False, Q=Q, c=0.2)
-    pw, Fw, gw, nw, _ = _pairwise_fw_mirror(x, y, p0.clone(), z, slack=0.05, **kw)
-    pa, Fa, ga, na, _ = _pairwise_fw_mirror(x, y, p0.clone(), z, slack=None, **kw)
+    pw, Fw, gw, nw, _ = _pairwise_fw_mirror(x, y, p0.clone(), z, slack=0.05, pairs=1, **kw)
+    pa, Fa, ga, na, _ = _pairwise_fw_mirror(x, y, p0.clone(), z, slack=None, pairs=1, **kw)
     assert nw < 5000 and na < 5000
     assert gw <= 1e-7 * Fw and ga <= 1e-7 * Fa
     assert abs(Fw - Fa) <= 2e-7 * Fa
+
+
+def test_blocks_of_pairs_reach_the_same_optimum_and_always_descend() -> None:
+    """Several disjoint pairs per pass over the state (margins from the block's start, exact line
+    search on the exact current state): every step lowers the sample objective, and the method
+    solves the same sample problem as one pair per pass, to the duality-gap tolerance."""
+    import kdlib.margin as margin
+    from kdlib.margin import _disjoint_pairs, _pairwise_fw_mirror
+    from kdlib.ntk import limit_kernel
+
+    x, y = _random_data(256, 6, seed=6)
+    z = torch.randn(300, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(7))
+    p0 = torch.full((256,), 1 / 256, dtype=torch.float64)
+    Q = (y[:, None] * y[None, :]) * limit_kernel(x)
+    kw = dict(steps=20000, tol=1e-7, refresh=20, progress=False, Q=Q, c=0.2, slack=None)
+    sizes: list[int] = []
+
+    def spy(m, on_support, j):
+        out = _disjoint_pairs(m, on_support, j)
+        sizes.append(len(out))
+        return out
+
+    margin._disjoint_pairs = spy
+    try:
+        pb, Fb, gb, nb, hb = _pairwise_fw_mirror(x, y, p0.clone(), z, pairs=8, **kw)
+    finally:
+        margin._disjoint_pairs = _disjoint_pairs
+    p1, F1, g1, n1, _ = _pairwise_fw_mirror(x, y, p0.clone(), z, pairs=1, **kw)
+    assert max(sizes) == 4  # 256 points: one pair per 64 points of the working set
+    assert sum(k > 1 for k in sizes) > len(sizes) / 2  # most passes took a block of several pairs
+    assert nb < 20000 and gb <= 1e-7 * Fb
+    assert abs(Fb - F1) <= 2e-7 * F1
+    values = [h[1] for h in hb]  # the sample objective at every full evaluation
+    assert all(b <= a * (1 + 1e-12) for a, b in zip(values, values[1:]))
+    # the pairs of a block: distinct indices, sources on the support, each pair descending
+    m = torch.tensor([0.5, 0.1, 0.9, 0.3, 0.8, 0.2])
+    sup = torch.tensor([True, False, True, True, True, False])
+    pairs = _disjoint_pairs(m, sup, 4)
+    assert pairs == [(1, 2), (5, 4), (3, 0)]
+    assert all(bool(sup[a]) and m[a] > m[s] for s, a in pairs)
