@@ -122,6 +122,25 @@ def test_stored_records_name_clean_commits_of_this_history() -> None:
     assert not problems, f"{len(problems)} of the records' code versions are not clean commits:\n" + "\n".join(problems)
 
 
+def test_stored_teachers_name_clean_commits_of_this_history() -> None:
+    """The trained teachers stored beside the records (``results/**/*.pt``, :mod:`kdlib.teachers`)
+    are evidence too: each names a clean commit of this history."""
+    from kdlib.teachers import TeacherStore
+
+    _require_checkout()
+    files = sorted((ROOT / "results").rglob("*.pt"))
+    if not files:
+        pytest.skip("no stored teachers under results/")
+    problems = []
+    for f in files:
+        rel = f.relative_to(ROOT)
+        value = TeacherStore.read(f)["provenance"].get("git_commit")
+        why = commit_problem(value)
+        if why:
+            problems.append(f"{rel}: {why}")
+    assert not problems, "\n".join(problems)
+
+
 def test_commit_problem_rejects_what_it_should() -> None:
     """The checker itself: HEAD passes; dirty, short, unknown and foreign ids fail."""
     _require_checkout()
