@@ -7,12 +7,18 @@ torchvision-style loop (a Dataset whose items go through ``transforms.ToTensor()
 ``torchvision.datasets.CIFAR10(transform=ToTensor())`` does, plus the fixed noise, and a
 shuffling ``DataLoader``). Both are measured in this process; the ratio is printed.
 
-GPU (when CUDA is there): the paper-scale profile. ``--paper-sweep`` runs the whole
-sweep (6 noise levels x 10 runs x teacher and two students) end to end into the results
-store (``KDLIB_RESULTS`` or the repository's ``results/``) and prints the wall time;
-without it, one epoch of each full-width net is timed and the sweep extrapolated.
+Grouped (always): ``K`` nets trained one after the other with ``train_classifier`` against
+the same ``K`` nets trained together as one grouped net (:mod:`kdlib.grouped`, the path of
+the GPU script), same epochs; the ratio is printed (on a CPU grouping is not expected to
+pay; on a GPU it is the point).
 
-    python benchmarks/bench_cnn.py [--n 2000] [--epochs 2] [--width 0.125] [--threads 1]
+GPU (when CUDA is there): the paper-scale profile. ``--paper-sweep`` runs the whole
+sweep (6 noise levels x 10 runs x teacher and two students) end to end, one net at a time,
+into the results store (``KDLIB_RESULTS`` or the repository's ``results/``) and prints the
+wall time; without it, one epoch of each full-width net is timed and the sweep
+extrapolated. The fast way to the paper's scale is ``benchmarks/gpu_paper_profile.sh``.
+
+    python benchmarks/bench_cnn.py [--n 2000] [--epochs 2] [--width 0.125] [--threads 1] [--group 4]
     python benchmarks/bench_cnn.py --paper-sweep            # on a GPU
 """
 from __future__ import annotations
@@ -82,6 +88,33 @@ def cpu_bench(n: int, epochs: int, width: float, batch: int) -> None:
         print(f"{name:<8} {epochs / fast:14.3f} {epochs / slow:20.3f} {slow / fast:6.2f}")
 
 
+def grouped_bench(n: int, epochs: int, width: float, batch: int, k: int, device: str) -> None:
+    from kdlib.grouped import Job, train_group
+
+    dev = torch.device(device)
+    datas = [load_cat_dog(noise_variance=0.05, noise_seed=r, train_limit=n, device=dev) for r in range(k)]
+    X = {p: torch.stack([getattr(d, p).x for d in datas]) for p in ("train", "val", "test")}
+    Y = {p: torch.stack([getattr(d, p).y for d in datas]) for p in ("train", "val", "test")}
+    cfg = CNNTrainConfig(lr=1e-3, weight_decay=5e-4, batch_size=batch, max_epochs=epochs, patience=epochs + 1)
+    print(f"{k} nets, {n} training images each, width x{width:g}, batch {batch}, {epochs} epochs, on {dev}")
+    print(f"{'net':<8} {'one by one s':>13} {'grouped s':>10} {'ratio':>6}")
+    for name in ("vgg8+3", "vgg2+3"):
+        jobs = [Job(name, 1000 + r, r, r) for r in range(k)]
+        train_group(jobs[:1], X["train"][:, : 2 * batch], Y["train"][:, : 2 * batch], X["val"][:, :batch],
+                    Y["val"][:, :batch], X["test"][:, :batch], Y["test"][:, :batch],
+                    CNNTrainConfig(batch_size=batch, max_epochs=1), width)  # warm-up, not timed
+        t = time.perf_counter()
+        for r in range(k):
+            train_classifier(build_vgg(name, width_mult=width, seed=1000 + r), datas[r].train, datas[r].val, cfg)
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        seq = time.perf_counter() - t
+        t = time.perf_counter()
+        train_group(jobs, X["train"], Y["train"], X["val"], Y["val"], X["test"], Y["test"], cfg, width)
+        grp = time.perf_counter() - t
+        print(f"{name:<8} {seq:13.2f} {grp:10.2f} {seq / grp:6.2f}")
+
+
 def gpu_estimate() -> None:
     dev = torch.device("cuda")
     data = load_cat_dog(noise_variance=0.05, noise_seed=0, device=dev)
@@ -121,12 +154,16 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--paper-sweep", action="store_true", help="on a GPU: run and store the paper-scale sweep")
     ap.add_argument("--skip-cpu", action="store_true")
+    ap.add_argument("--group", type=int, default=4, help="nets in the grouped comparison (0: skip it)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     np.random.seed(0)
     torch.manual_seed(0)
     if not a.skip_cpu:
         cpu_bench(a.n, a.epochs, a.width, a.batch)
+    if a.group:
+        grouped_bench(a.n, a.epochs, a.width if not torch.cuda.is_available() else 1.0, a.batch if not
+                      torch.cuda.is_available() else 128, a.group, "cuda" if torch.cuda.is_available() else "cpu")
     if torch.cuda.is_available():
         gpu_sweep() if a.paper_sweep else gpu_estimate()
     else:
