@@ -52,6 +52,17 @@ failed configuration with its message (with ``executor="serial"`` the exception 
 at once, as from :func:`~kdlib.results.load_or_run`). Every configuration is validated (rebuilt through
 the experiment's ``Config``, whose checks run, and hashed) before anything is submitted.
 
+:func:`run_sweeps` is one sweep over several lists of configurations (a chapter's table,
+curve and settings search, say), returned list by list, so that all the missing records
+of a chapter run together on one cluster. :func:`local_cluster` is the cluster that
+``"local"`` starts; a test (or a session of several sweeps) can start one, pass its
+``scheduler_address`` as the executor, and so share its workers.
+
+The executor is no part of a record's key (nor of its ``Config``): the same configuration
+is the same record whichever executor computed it, and a chapter switched to another
+executor still finds every stored record. What differs is provenance (the device string
+names the worker's threads) and, between machines or thread counts, float rounding.
+
 Command line: ``python -m kdlib.sweep table1 --set lr=16,64 --set dataset=full,reduced``
 runs the Cartesian product over the experiment's default ``Config`` (see :func:`main`).
 """
@@ -215,26 +226,41 @@ def resolve_executor(executor: str) -> str:
     )
 
 
+def local_cluster(workers: int | None = None) -> Any:
+    """The :class:`~dask.distributed.LocalCluster` of ``executor="local"``: ``workers``
+    worker processes (default :func:`default_workers`), one thread each, torch and BLAS
+    pinned to one thread (``OMP_NUM_THREADS=MKL_NUM_THREADS=1``), listening on 127.0.0.1
+    only, no dashboard. Use it as a context manager; its ``scheduler_address`` can be
+    passed as an ``executor``, so several sweeps can share one cluster."""
+    from dask.distributed import LocalCluster
+
+    n = workers if workers is not None else default_workers()
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    return LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
+    )
+
+
 class _Cluster:
     """A Dask client on a LocalCluster it owns, or on an existing scheduler."""
 
     def __init__(self, executor: str, workers: int | None) -> None:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client
 
         self.cluster = None
         if executor == "local":
-            n = workers if workers is not None else default_workers()
-            if not isinstance(n, int) or n < 1:
-                raise ValueError(f"workers must be a positive integer, got {workers!r}")
-            self.cluster = LocalCluster(
-                n_workers=n,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-                env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"},
-            )
-            self.client = Client(self.cluster, set_as_default=False)
+            self.cluster = local_cluster(workers)
+            try:
+                self.client = Client(self.cluster, set_as_default=False)
+            except BaseException:
+                self.cluster.close()
+                raise
         else:
             self.client = Client(executor, set_as_default=False)
 
@@ -310,6 +336,25 @@ def run_sweep(
     finally:
         bar.close()
     return [records[k] for k in keys]
+
+
+def run_sweeps(experiment: Any, groups: Sequence[Iterable[Any]], **kwargs: Any) -> list[list[dict[str, Any]]]:
+    """One :func:`run_sweep` over several lists of configurations of one experiment.
+
+    Returns one list of records per group, each in its group's order: with ``groups =
+    [g_1, ..., g_k]`` the result is ``[records(g_1), ..., records(g_k)]``, computed as the
+    single sweep over ``g_1 + ... + g_k`` (so the missing records of every group run on
+    one cluster, together, and a configuration in several groups is computed once).
+    ``kwargs`` are those of :func:`run_sweep`.
+    """
+    groups = [list(g) for g in groups]
+    flat = run_sweep(experiment, [c for g in groups for c in g], **kwargs)
+    out: list[list[dict[str, Any]]] = []
+    start = 0
+    for g in groups:
+        out.append(flat[start:start + len(g)])
+        start += len(g)
+    return out
 
 
 def _run_on_dask(

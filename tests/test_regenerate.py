@@ -1,20 +1,78 @@
-"""Every stored record can be regenerated: its experiment is found and its config rebuilt."""
+"""Every stored record can be regenerated: its experiment is found, its config rebuilt, and
+`make results` (python -m kdlib.regenerate) goes over every experiment in a safe order."""
 from __future__ import annotations
 
-from kdlib.regenerate import config_from_record, experiment_modules
+import pytest
+
+from kdlib.regenerate import NOT_RECORDS, READS, config_from_record, experiment_modules, main, regeneration_order
 from kdlib.results import ResultStore, config_key
+from kdlib.sweep import experiment_ref, import_experiment, validate
 from kdlib.teachers import FOLDER as TEACHERS
+
+
+def _record_folders(store: ResultStore) -> list[str]:
+    # results/teachers/ holds trained teachers (kdlib.teachers), not records
+    return sorted(p.name for p in store.root.iterdir() if p.is_dir() and p.name != TEACHERS)
 
 
 def test_every_stored_record_maps_back_to_its_experiment_and_config():
     store = ResultStore()
     experiments = experiment_modules()
-    # results/teachers/ holds trained teachers (kdlib.teachers), not records
-    folders = sorted(p.name for p in store.root.iterdir() if p.is_dir() and p.name != TEACHERS)
+    folders = _record_folders(store)
     assert folders, "the results store is empty"
     for name in folders:
         assert name in experiments, f"no experiment has NAME = {name!r}; `make results` could not regenerate it"
+        # a worker of a sweep imports the experiment from its import path
+        assert import_experiment(experiment_ref(experiments[name])) is experiments[name]
         for rec in store.records(name):
             cfg = config_from_record(experiments[name], rec)
-            # the rebuilt config hashes to the record's own key, so a rerun overwrites this very file
+            # the rebuilt config hashes to the record's own key, so a rerun overwrites this very file,
+            # also after run_sweep validates it (rebuilds it through the experiment's Config)
             assert config_key(name, cfg) == rec["key"]
+            assert config_key(name, validate(experiments[name], cfg)) == rec["key"]
+
+
+def test_the_chapter_6_experiments_are_found():
+    experiments = experiment_modules()
+    from kdlib.experiments import margin, scaling
+
+    assert experiments["scaling"] is scaling
+    assert experiments["scaling_gamma"] is scaling.GAMMA
+    assert experiments["margin_teacher"] is margin.TEACHER
+    assert NOT_RECORDS == {TEACHERS}
+
+
+def test_an_experiment_comes_after_the_ones_whose_records_it_reads():
+    order = regeneration_order(["theory", "scaling", "table1", "margin_teacher", "scaling_gamma", "margin", "deep"])
+    assert order == ["deep", "margin", "margin_teacher", "scaling_gamma", "scaling", "table1", "theory"]
+    assert regeneration_order(["scaling"]) == ["scaling"]  # a dependency not asked for is not added
+    for name, reads in READS.items():
+        assert name in experiment_modules() and set(reads) <= set(experiment_modules())
+
+
+def test_a_cycle_in_reads_is_an_error(monkeypatch):
+    import kdlib.regenerate
+
+    monkeypatch.setattr(kdlib.regenerate, "READS", {"a": ("b",), "b": ("a",)})
+    with pytest.raises(ValueError, match="cycle"):
+        kdlib.regenerate.regeneration_order(["a", "b", "c"])
+
+
+def test_make_results_covers_every_experiment_of_the_store(capsys):
+    store = ResultStore()
+    assert main(["--dry-run"]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    listed = {line.split(":")[0]: int(line.split()[1]) for line in lines}
+    expected = {name: len(list((store.root / name).glob("*.json"))) for name in _record_folders(store)}
+    assert listed == expected
+    assert {"scaling", "scaling_gamma", "margin", "margin_teacher", "table1"} <= set(listed)
+    names = [line.split(":")[0] for line in lines]
+    assert names == regeneration_order(names)
+    assert "skip" not in captured.err
+
+
+def test_an_unknown_experiment_is_named(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--dry-run", "nosuch"])
+    assert info.value.code == 2 and "unknown experiment(s) nosuch" in capsys.readouterr().err

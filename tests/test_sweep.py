@@ -23,7 +23,7 @@ import pytest
 
 import sweep_toy
 from kdlib.results import ResultStore, config_key
-from kdlib.sweep import SweepError, main, parse_value, product_configs, run_sweep, split_values
+from kdlib.sweep import SweepError, main, parse_value, product_configs, run_sweep, run_sweeps, split_values
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -46,10 +46,11 @@ def _scratch_results(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cluster(_scratch_results):
-    from dask.distributed import LocalCluster
+    """The LocalCluster of 2 that ``executor="local", workers=2`` starts, shared by the tests
+    of this module through its address (one start-up instead of one per test)."""
+    from kdlib.sweep import local_cluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}) as c:
+    with local_cluster(2) as c:
         yield c.scheduler_address
 
 
@@ -131,29 +132,54 @@ def test_local_sweep_of_six_configs_equals_the_serial_records(tmp_path):
         assert ResultStore.read(ResultStore(tmp_path / "local").path(sweep_toy.NAME, cfg)) == b
 
 
-def test_tiny_table1_record_is_the_same_serially_and_on_the_cluster(tmp_path, cluster, mnist_raw, monkeypatch):
+def serial_and_remote(experiment, cfg, tmp_path: Path, cluster: str) -> tuple[dict, dict]:
+    """The record of ``cfg`` computed here serially (torch on one thread, as in the workers)
+    and on the shared cluster, each into a store of its own."""
     import torch
 
-    from kdlib.experiments import table1
-
-    monkeypatch.setenv("KDLIB_RESULTS", str(tmp_path / "here"))  # the serial run trains its own teacher
-
-    cfg = table1.Config(dataset="reduced", widths=(2,), seeds=1, epochs=1, teacher_epochs=1, teacher_width=8, device="cpu")
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as in the workers
+    torch.set_num_threads(1)
     try:
-        [serial] = run_sweep(table1, [cfg], executor="serial", store=ResultStore(tmp_path / "s"), progress=False)
+        [serial] = run_sweep(experiment, [cfg], executor="serial", store=ResultStore(tmp_path / "s"), progress=False)
     finally:
         torch.set_num_threads(threads)
-    [remote] = run_sweep(table1, [cfg], executor=cluster, store=ResultStore(tmp_path / "c"), progress=False)
-    assert remote["key"] == serial["key"] and len(remote["rows"]) == len(serial["rows"]) > 0
-    for a, b in zip(serial["rows"], remote["rows"]):
+    [remote] = run_sweep(experiment, [cfg], executor=cluster, store=ResultStore(tmp_path / "c"), progress=False)
+    assert remote["key"] == serial["key"] and remote["config"] == serial["config"]
+    assert serial["provenance"]["device"].endswith(" 1 threads)") and remote["provenance"]["device"].endswith(" 1 threads)")
+    return serial, remote
+
+
+def assert_same_rows(a_rows: list[dict], b_rows: list[dict], rel_tol: float) -> None:
+    assert len(a_rows) == len(b_rows) > 0
+    for a, b in zip(a_rows, b_rows):
         assert a.keys() == b.keys()
         for k in a:
             if isinstance(a[k], float):
-                assert math.isclose(a[k], b[k], rel_tol=1e-6, abs_tol=1e-9), (k, a[k], b[k])
+                assert math.isclose(a[k], b[k], rel_tol=rel_tol, abs_tol=1e-9), (k, a[k], b[k])
             else:
-                assert a[k] == b[k]
+                assert a[k] == b[k], k
+
+
+def test_tiny_table1_record_is_the_same_serially_and_on_the_cluster(tmp_path, cluster, mnist_raw, monkeypatch):
+    from kdlib.experiments import table1
+
+    monkeypatch.setenv("KDLIB_RESULTS", str(tmp_path / "here"))  # the serial run trains its own teacher
+    cfg = table1.Config(dataset="reduced", widths=(2,), seeds=1, epochs=1, teacher_epochs=1, teacher_width=8, device="cpu")
+    serial, remote = serial_and_remote(table1, cfg, tmp_path, cluster)
+    # 1 teacher + 2 labels x 1 width x 1 seed; accuracies (rounded to 1e-4 %) and losses (1e-6)
+    assert [(r["model"], r["mode"]) for r in serial["rows"]] == [("teacher", "hard"), ("student", "hard"), ("student", "soft")]
+    assert_same_rows(serial["rows"], remote["rows"], rel_tol=1e-6)
+
+
+def test_small_margin_record_is_the_same_serially_and_on_the_cluster(tmp_path, cluster, mnist_raw):
+    from kdlib.experiments import margin
+
+    cfg = margin.Config(task="reduced", n=40, n_z=512, n_eval=1024, steps=30)
+    serial, remote = serial_and_remote(margin, cfg, tmp_path, cluster)
+    row = serial["rows"][0]
+    assert row["n"] == 40 and 0 < row["ci_lo"] <= row["gamma"] <= row["ci_hi"]
+    # float64 solver, same thread count, same draws: equal to rounding
+    assert_same_rows(serial["rows"], remote["rows"], rel_tol=1e-9)
 
 
 def test_stored_configs_are_read_and_no_cluster_is_started(tmp_path):
@@ -276,6 +302,25 @@ def test_two_overlapping_sweeps_at_once_store_each_config_once_and_whole(tmp_pat
         rec = ResultStore.read(p)
         assert rec["rows"] == expected_rows(rec["config"]["x"])
     assert set(calls(marker)) == set(union)
+
+
+def test_run_sweeps_returns_each_group_in_order_and_computes_a_shared_config_once(tmp_path):
+    store = ResultStore(tmp_path / "store")
+    marker = tmp_path / "m"
+    a, b, c = toy_configs([2, 0], marker), toy_configs([1, 2], marker), []
+    ra, rb, rc = run_sweeps(sweep_toy, [a, b, c], executor="serial", store=store, progress=False)
+    assert [r["rows"] for r in ra] == [expected_rows(2), expected_rows(0)]
+    assert [r["rows"] for r in rb] == [expected_rows(1), expected_rows(2)]
+    assert rc == [] and ra[0] == rb[1]
+    assert calls(marker) == [0, 1, 2]  # x=2, in both groups, ran once
+
+
+def test_local_cluster_refuses_a_bad_size():
+    from kdlib.sweep import local_cluster
+
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="workers must be a positive integer"):
+            local_cluster(bad)
 
 
 def test_experiments_travel_as_import_paths():
