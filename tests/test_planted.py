@@ -72,3 +72,78 @@ def test_single_class_is_an_error():
     # near its maximum 1/2 only the side a cos > 0 survives
     with pytest.raises(ValueError, match="same label"):
         planted_dataset(3, 20, 0.4, J=1, seed=0)
+
+
+# ---------------------------------------------------------------- exact gamma in two dimensions
+def _two_points(theta: float):
+    x = torch.tensor([[1.0, 0.0], [math.cos(theta), math.sin(theta)]], dtype=torch.float64)
+    return x, torch.tensor([1.0, -1.0], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("theta", [0.02, 0.3, 1.5])
+def test_two_points_gamma_by_hand(theta):
+    """Two unit inputs at angle theta with opposite labels. By the symmetry that swaps them (and the
+    labels) the dual optimum is p = (1/2, 1/2); over the direction of z both masks are on with
+    probability (pi - theta)/(2 pi) (||g|| = sin(theta/2)) and exactly one with probability
+    theta/pi (||g|| = 1/2), so gamma = ((pi - theta) sin(theta/2) + theta) / (2 pi)."""
+    from kdlib.planted import certify_gamma_2d, solve_gamma_2d
+
+    x, y = _two_points(theta)
+    by_hand = ((math.pi - theta) * math.sin(theta / 2) + theta) / (2 * math.pi)
+    c = certify_gamma_2d(x, y, torch.tensor([0.5, 0.5]))
+    assert c.upper == pytest.approx(by_hand, rel=1e-12)
+    assert c.lower == pytest.approx(by_hand, rel=1e-12)  # both margins equal F: zero duality gap
+    s = solve_gamma_2d(x, y, sides=256)
+    assert s.lower <= by_hand * (1 + 1e-9) and s.upper >= by_hand * (1 - 1e-9)
+    assert s.relative_width() < 2e-4
+
+
+def test_exact_certificate_matches_monte_carlo():
+    """F(p) and every witness margin m_i(p) summed over the arcs against plain Monte Carlo over z."""
+    from kdlib.planted import certify_gamma_2d
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(40, 2, generator=g, dtype=torch.float64)
+    x = x / x.norm(dim=1, keepdim=True)
+    y = torch.where(torch.rand(40, generator=g) > 0.5, 1.0, -1.0).to(torch.float64)
+    p = torch.rand(40, generator=g, dtype=torch.float64)
+    c = certify_gamma_2d(x, y, p)
+    z = torch.randn(400_000, 2, generator=g, dtype=torch.float64)
+    M = (z @ x.T > 0).to(torch.float64)
+    G = (M * (c.p * y)) @ x
+    nr = G.norm(dim=1)
+    assert abs(float(nr.mean()) - c.upper) <= 5 * float(nr.std()) / math.sqrt(len(nr))
+    vals = y * (M * ((G / nr[:, None]) @ x.T))
+    se = vals.std(0) / math.sqrt(len(nr))
+    assert torch.all((vals.mean(0) - c.margins).abs() <= 5 * se)
+    assert float((c.margins.max() - c.margins.min())) > 20 * float(se.max())  # the check has power
+
+
+def test_exact_interval_on_planted_data():
+    """On planted 2-D data: the exact interval is narrow, reaches t or above (v* is admissible with
+    margin >= t, so gamma >= t), and agrees with kdlib.margin.estimate_gamma's Monte-Carlo interval."""
+    from kdlib.planted import solve_gamma_2d
+
+    t = 0.02
+    d = planted_dataset(2, 80, t, J=2, seed=0, aligned=False)
+    s = solve_gamma_2d(d.x, d.y, sides=256)
+    assert s.upper >= float((d.y * d.z).min()) >= t
+    assert s.lower <= s.upper and s.relative_width() < 1e-3
+    e = estimate_gamma(d.x.float(), d.y.float(), n_z=4096, n_eval=16384, steps=400)
+    lo, hi = e.interval(3.0)
+    assert lo <= s.upper and s.lower <= hi
+
+
+@pytest.mark.parametrize("kw, msg", [
+    (dict(x=torch.ones(3, 3)), "n x 2"),
+    (dict(sides=2), "sides must be"),
+])
+def test_exact_2d_bad_input(kw, msg):
+    from kdlib.planted import solve_gamma_2d
+
+    x, y = _two_points(0.5)
+    args = {"x": x, "y": y, **kw}
+    if args["x"].shape[0] != args["y"].shape[0]:
+        args["y"] = torch.ones(args["x"].shape[0])
+    with pytest.raises(ValueError, match=msg):
+        solve_gamma_2d(args.pop("x"), args.pop("y"), **args)

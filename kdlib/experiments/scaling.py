@@ -13,23 +13,38 @@ symmetric initialisation (:func:`kdlib.nets.symmetric_init`), ``a`` fixed, only 
 trained, full-batch gradient descent on the mean loss (logistic for hard labels,
 Bernoulli cross-entropy against the soft labels, whose gradient is that of the KL).
 
+Planted data in two dimensions
+------------------------------
+In ``d`` dimensions ``n`` random points leave gaps between the classes that do not
+shrink with ``t`` once ``n`` is small against the number of directions (at ``d = 20``,
+``n = 500`` the certified gamma stays near 0.05 for every ``t`` below that), so ``t``
+cannot move gamma over a decade there. On the circle (``d = 2``) the points are dense:
+the closest pair of opposite labels sits across the band ``|z*| < t`` removed around
+each sign change of ``z*``, whose width is proportional to ``t``, and gamma follows ``t``
+(about 3 to 7 times ``t`` at ``n = 500``). In two dimensions gamma is also computable
+exactly (:func:`kdlib.planted.solve_gamma_2d`, no sampling error), which is the interval
+used for planted data; the Monte-Carlo interval of :func:`kdlib.margin.estimate_gamma` is
+kept beside it in the record.
+
 Regimes
 -------
 ``theory``: projected gradient descent onto ``||W_j - W_j(0)|| <= B / sqrt(m)``.
 Soft: ``B = 1`` and the largest step of Theorem 2 at the loss target ``soft_beta``,
-``eta = soft_beta / 3`` (Corollary 4's step ``gamma^2 eps / 96`` would be below
-``1e-5`` here and move nothing within any affordable number of steps); soft labels
-from the kernel-limit teacher, ``sigmoid(z*(x_i))`` (the planted logit in closed
-form, or for MNIST pairs the logits of the certified witness of gamma,
-:func:`kdlib.margin.teacher_logits`). Hard: Proposition 5's radius
-``B = (2/gamma) ln(2 / (ln2 beta))`` with ``beta = eps ln 2`` (one bank per eps, since
-``B`` depends on eps) and its largest step ``eta = 1``; gamma is the lower end of the
-certified interval.
+``eta = soft_beta / 3`` (with ``soft_beta = 0.1`` as in Chapters 4 and 5; Corollary 4's
+step ``gamma^2 eps / 96`` would be below ``1e-5`` here and move nothing within any
+affordable number of steps); soft labels from the kernel-limit teacher,
+``sigmoid(z*(x_i))`` (the planted logit in closed form, or for MNIST pairs the logits of
+the certified witness of gamma, :func:`kdlib.margin.teacher_logits`). Hard:
+Proposition 5's radius ``B = (2/gamma) ln(2 / (ln2 beta))`` with ``beta = eps ln 2``
+(one bank per eps, since ``B`` depends on eps) and its largest step ``eta = 1``; gamma
+is the lower end of the certified interval. The step cap ``max_steps`` (default 900) is
+Theorem 2's ``T = 9 / beta^2`` at ``beta = 0.1``, the run of Chapters 4 and 5.
 ``practice``: no projection; one step size for every dataset, width and label kind,
 ``practice_lr`` (default 8: the inverse of ``1/8``, a bound on the smoothness of the
 linearised mean loss for unit-norm inputs, ``(1/4) * max_x K(x, x) = 1/8``); soft labels
 ``sigmoid(f_T(x_i))`` of a 512-unit teacher trained on the hard labels
 (:func:`kdlib.train.train_teacher`, full batch, ``teacher_steps`` steps at the same step).
+Same step cap.
 
 Early stopping (stated in the chapter): the error is measured at every step; a student
 stops at the first step where it has reached every target ``eps``, and also as soon as,
@@ -46,8 +61,12 @@ The margin gamma, a function of the kernel ``K`` and of the masks ``1(<z, x_i> >
 is unchanged by the rotation too.
 
 ``GAMMA`` (``NAME = "scaling_gamma"``): gamma of each dataset with its certified
-interval (:func:`kdlib.margin.estimate_gamma`) and the witness's dual weights, one
-record per dataset, shared by both regimes.
+interval and the Monte-Carlo witness's dual weights, one record per dataset, shared by
+both regimes.
+
+Sweeps go through :func:`kdlib.sweep.run_sweep` (``python -m kdlib.experiments.scaling
+--executor serial|local|ADDRESS``): the gamma records first, then the (dataset, regime)
+records, which read their gamma record from the store (a worker without it computes it).
 """
 from __future__ import annotations
 
@@ -64,7 +83,7 @@ from kdlib import bounds
 from kdlib.data import BinaryTask, binary_mnist
 from kdlib.margin import MarginEstimate, estimate_gamma, teacher_logits
 from kdlib.nets import check_width, symmetric_init
-from kdlib.planted import check_planted_params, planted_dataset
+from kdlib.planted import check_planted_params, planted_dataset, solve_gamma_2d
 from kdlib.results import RunOutput, load_or_run
 
 NAME = "scaling"
@@ -132,9 +151,9 @@ class GammaConfig:
 
     dataset: str = "planted"
     n: int = 500
-    d: int = 20
-    J: int = 8
-    t: float = 0.01
+    d: int = 2
+    J: int = 2
+    t: float = 0.004
     digits: tuple[int, int] = (0, 1)
     data_seed: int = 0
     n_z: int = 4096
@@ -193,7 +212,14 @@ def load_dataset(g: GammaConfig) -> Dataset:
     return Dataset(x=xr.to(torch.float32), y=data.y, planted_z=None, ambient_d=int(data.x.shape[1]))
 
 
+EXACT_SIDES = 256
+
+
 def run_gamma(g: GammaConfig) -> RunOutput:
+    """gamma of one dataset: :func:`kdlib.margin.estimate_gamma` (Monte Carlo, certified on fresh
+    draws, three-sigma rule) always; for planted data in two dimensions also the exact program of
+    :func:`kdlib.planted.solve_gamma_2d` (polygon of ``EXACT_SIDES`` sides), whose interval is then
+    the one used (``ci_lo``, ``ci_hi``): it has no sampling error. The row keeps both."""
     torch.set_num_threads(min(2, torch.get_num_threads()))
     ds = load_dataset(g)
     e = estimate_gamma(ds.x, ds.y, n_z=g.n_z, n_eval=g.n_eval, steps=g.gamma_steps, seed=0)
@@ -204,14 +230,21 @@ def run_gamma(g: GammaConfig) -> RunOutput:
         "digits": list(g.digits) if g.dataset == "mnist" else None, "n": len(ds.y),
         "coords": int(ds.x.shape[1]), "ambient_d": ds.ambient_d,
         "lower": e.lower, "upper": e.upper, "lower_se": e.lower_se, "upper_se": e.upper_se,
-        "ci_lo": lo, "ci_hi": hi, "gamma": e.gamma, "rel_width": e.relative_width(3.0),
+        "mc_lo": lo, "mc_hi": hi, "mc_rel_width": e.relative_width(3.0),
         "svm_upper": e.svm_upper, "c": e.c, "fw_steps": e.steps,
         "planted_min_margin": float((ds.y.double() * ds.planted_z).min()) if ds.planted_z is not None else None,
         "positive_fraction": float((ds.y > 0).float().mean()),
         "support_idx": [int(i) for i in sup], "support_p": [float(e.p[i]) for i in sup],
+        "method": "monte carlo",
     }
+    if g.dataset == "planted" and ds.x.shape[1] == 2:
+        cert = solve_gamma_2d(ds.x, ds.y, sides=EXACT_SIDES)
+        lo, hi = cert.lower, cert.upper
+        row.update({"exact_lo": lo, "exact_hi": hi, "exact_sides": EXACT_SIDES, "method": "exact (2-D program)"})
+    row.update({"ci_lo": lo, "ci_hi": hi, "gamma": 0.5 * (lo + hi), "rel_width": (hi - lo) / (0.5 * (lo + hi))})
     return RunOutput(rows=[row], seeds=[g.data_seed, 0, 1], device="cpu",
-                     extra={"interval_rule": "[min_i (m_i - 3 se_i), upper + 3 upper_se] on fresh draws"})
+                     extra={"interval_rule": "Monte Carlo: [min_i (m_i - 3 se_i), upper + 3 upper_se] on fresh "
+                                             "draws; exact 2-D: [min_i m_i(v), F(p)] over the arcs"})
 
 
 GAMMA = SimpleNamespace(NAME=GAMMA_NAME, run=run_gamma, Config=GammaConfig)
@@ -258,6 +291,7 @@ class BankResult:
     steps_run: int
     row_steps: int
     final_error: list[list[float]]
+    projected: bool = False
 
 
 @torch.no_grad()
@@ -272,52 +306,66 @@ def train_bank(
     with ``l'(f) = -y sigmoid(-y f)`` (logistic) or ``sigmoid(f) - p`` (cross-entropy to ``p``). After each
     step every row is projected onto ``||W_j - W_j(0)|| <= B / sqrt(m)`` (``B = inf``: none). The error of
     student ``s`` is ``mean_i 1(y_i f_s(x_i) <= 0)`` at the current iterate (``f = 0`` counts as an error).
+
+    Layout (for speed; the maths is the same): the rows of all active students are stacked into one
+    ``M x r`` matrix, each student's rows grouped by the sign of ``a_j`` (the order of a student's rows
+    does not change its output). With ``R = relu(W X^T)`` (``M x n``), the outputs are two segment sums,
+    ``f_s = m_s^{-1/2} (sum_{j in s, a_j = +1} R_j - sum_{j in s, a_j = -1} R_j)``, one ``index_add``
+    over the ``2k`` groups; the backward pass gathers each row's signed, scaled ``l'`` (``M x n``), masks
+    it with ``R > 0`` and applies one ``addmm``: about eight passes over an ``M x n`` array per step.
     """
     widths, seeds, eps = list(widths), list(seeds), list(eps)
     n, d = x.shape
-    x = x.to(torch.float32)
+    x = x.to(torch.float32).contiguous()
+    xT = x.T.contiguous()
     y = y.to(torch.float32)
+    p = None if soft_targets is None else soft_targets.to(torch.float32)
     specs = [(si, ki) for si in range(len(seeds)) for ki in range(len(widths))]
-    Ws, W0s, cs, segs, rads = [], [], [], [], []
+    Ws, grps, scales, rads = [], [], [], []
     for s, (si, ki) in enumerate(specs):
         m = widths[ki]
         W0, a = symmetric_init(m, d, seeds[si])
-        Ws.append(W0.clone())
-        W0s.append(W0)
-        cs.append(a / math.sqrt(m))
-        segs.append(torch.full((m,), s, dtype=torch.long))
+        order = torch.argsort(-a, stable=True)  # a = +1 rows first, then a = -1
+        Ws.append(W0[order])
+        grps.append(2 * s + (a[order] < 0).long())
+        scales.append(1.0 / math.sqrt(m))
         rads.append(torch.full((m,), B / math.sqrt(m)))
-    W_all, W0_all, c_all = torch.cat(Ws), torch.cat(W0s), torch.cat(cs)
-    seg_all, rad_all = torch.cat(segs), torch.cat(rads)
+    W0_all = torch.cat(Ws)
+    W_all = W0_all.clone()
+    grp_all, rad_all = torch.cat(grps), torch.cat(rads)
+    scale_all = torch.tensor(scales, dtype=torch.float32)
     k = len(specs)
     first: list[list[list[int | None]]] = [[[-1] * len(eps) for _ in widths] for _ in seeds]
     final_err = [[math.nan] * len(widths) for _ in seeds]
     active = torch.ones(k, dtype=torch.bool)
-    yx = y[:, None]
+    project = math.isfinite(B)
+    projected = False  # did the projection ever move a row?
     row_steps = 0
     t = 0
 
     def compact() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         ids = torch.nonzero(active).flatten()
-        rows = torch.nonzero(active[seg_all]).flatten()
+        rows = torch.nonzero(active[grp_all // 2]).flatten()
         remap = torch.full((k,), -1, dtype=torch.long)
         remap[ids] = torch.arange(ids.numel())
-        return ids, rows, W_all[rows].clone(), W0_all[rows], c_all[rows], rad_all[rows], remap[seg_all[rows]]
+        g = grp_all[rows]
+        return (ids, rows, W_all[rows].contiguous(), W0_all[rows].contiguous(), rad_all[rows],
+                2 * remap[g // 2] + g % 2, scale_all[ids])
 
-    def outputs(W: torch.Tensor, c: torch.Tensor, local: torch.Tensor, kk: int) -> tuple[torch.Tensor, torch.Tensor]:
-        H = x @ W.T  # n x M
-        f = torch.zeros(kk, n).index_add_(0, local, (torch.relu(H) * c).T).T  # n x k_active
-        return f, H > 0
+    def outputs(W: torch.Tensor, grp: torch.Tensor, sc: torch.Tensor, kk: int) -> tuple[torch.Tensor, torch.Tensor]:
+        R = torch.mm(W, xT).clamp_(min=0)  # M x n
+        f2 = torch.zeros(2 * kk, n).index_add_(0, grp, R)
+        return (f2[0::2] - f2[1::2]) * sc[:, None], R  # k_active x n
 
     def reached(si: int, ki: int, e: int) -> bool:
         v = first[si][ki][e]
         return v is not None and v >= 0
 
-    ids, rows, W, W0, c, rad, local = compact()
+    ids, rows, W, W0, rad, grp, sc = compact()
     bar = tqdm(total=max_steps, desc=desc or "bank", disable=not progress, leave=False)
     while True:
-        f, mask = outputs(W, c, local, ids.numel())
-        err = (yx * f <= 0).float().mean(0).tolist()
+        f, R = outputs(W, grp, sc, ids.numel())
+        err = (y * f <= 0).float().mean(1).tolist()
         changed = False
         for j, s in enumerate(ids.tolist()):
             si, ki = specs[s]
@@ -343,18 +391,24 @@ def train_bank(
             break
         if changed:
             W_all[rows] = W
-            ids, rows, W, W0, c, rad, local = compact()
-            f, mask = outputs(W, c, local, ids.numel())
-        if soft_targets is None:
-            g = -yx * torch.sigmoid(-yx * f)
+            ids, rows, W, W0, rad, grp, sc = compact()
+            f, R = outputs(W, grp, sc, ids.numel())
+        if p is None:
+            g = torch.sigmoid(-y * f).mul_(-y)
         else:
-            g = torch.sigmoid(f) - soft_targets.to(torch.float32)[:, None]
-        dH = (g / n)[:, local] * c * mask  # n x M
-        W = W - lr * (dH.T @ x)
-        if math.isfinite(B):
+            g = torch.sigmoid(f).sub_(p)
+        g.mul_(sc[:, None] * (lr / n))
+        G2 = torch.stack([g, -g], 1).reshape(2 * g.shape[0], n)  # group 2s: +l', group 2s+1: -l'
+        dZ = torch.ops.aten.threshold_backward(G2.index_select(0, grp), R, 0.0)  # M x n
+        del R
+        W.addmm_(dZ, x, alpha=-1.0)
+        del dZ
+        if project:
             delta = W - W0
-            factor = torch.clamp(rad / delta.norm(dim=1).clamp_min(1e-30), max=1.0)
-            W = W0 + delta * factor[:, None]
+            factor = torch.clamp(rad / torch.linalg.vector_norm(delta, dim=1).clamp_min(1e-30), max=1.0)
+            torch.addcmul(W0, delta, factor[:, None], out=W)
+            if not projected and bool((factor < 1).any()):
+                projected = True
         row_steps += int(W.shape[0])
         t += 1
         bar.update(1)
@@ -364,7 +418,7 @@ def train_bank(
             for e in range(len(eps)):
                 if first[si][ki][e] == -1 and any(reached(si, kk, e) for kk in range(ki)):
                     first[si][ki][e] = None
-    return BankResult(first=first, steps_run=t, row_steps=row_steps, final_error=final_err)
+    return BankResult(first=first, steps_run=t, row_steps=row_steps, final_error=final_err, projected=projected)
 
 
 # --------------------------------------------------------------------------- the experiment
@@ -377,7 +431,7 @@ class Config:
     eps: tuple[float, ...] = (0.05, 0.01)
     widths: tuple[int, ...] = DEFAULT_WIDTHS
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    max_steps: int = 300
+    max_steps: int = 900
     soft_beta: float = 0.1
     delta: float = 0.1
     hard_lr: float = 1.0
@@ -420,7 +474,7 @@ class Config:
         _int("n_z_logits", self.n_z_logits, 2)
 
 
-def make_config(*, dataset: str, regime: str, n: int, t: float = 0.01, d: int = 20, J: int = 8,
+def make_config(*, dataset: str, regime: str, n: int, t: float = 0.004, d: int = 2, J: int = 2,
                 digits: Sequence[int] = (0, 1), **kw) -> Config:
     """A :class:`Config` from flat parameters (all validated before anything runs)."""
     gkw = {k: kw.pop(k) for k in ("data_seed", "n_z", "n_eval", "gamma_steps") if k in kw}
@@ -452,35 +506,50 @@ def run(cfg: Config) -> RunOutput:
     teacher_err = float(((p - 0.5) * ds.y <= 0).float().mean())
     rows: list[dict] = []
     cost = {}
+    def bank(mode: str, eps_list: list[float], B: float, lr: float) -> BankResult:
+        res = train_bank(ds.x, ds.y, cfg.widths, cfg.seeds, eps_list, soft_targets=p if mode == "soft" else None,
+                         lr=lr, B=B, max_steps=cfg.max_steps, progress=cfg.progress,
+                         desc=f"{g.label} {cfg.regime} {mode}")
+        cost[f"{mode} eps={eps_list} B={B:.4g}"] = {"steps": res.steps_run, "row_steps": res.row_steps,
+                                                     "projected": res.projected}
+        return res
+
     for mode in MODES:
         if mode == "soft":
             lr = cfg.soft_beta / 3.0 if cfg.regime == "theory" else cfg.practice_lr
             B = 1.0 if cfg.regime == "theory" else math.inf
-            runs = [(list(cfg.eps), B, lr)]
-        else:
-            if cfg.regime == "theory":
-                runs = [([e], bounds.proposition5_for_error(len(ds.y), 1.0, min(gamma_lo, 1.0), e, cfg.delta,
-                                                            eta=cfg.hard_lr).radius, cfg.hard_lr) for e in cfg.eps]
+            res = bank(mode, list(cfg.eps), B, lr)
+            runs = [(e_i, e, B, lr, res) for e_i, e in enumerate(cfg.eps)]
+        elif cfg.regime == "theory":
+            # Proposition 5's radius depends on eps. One bank at the smallest radius serves every eps
+            # when its projection never moved a row: then no run with a larger radius projects either,
+            # and all of them follow the same trajectory. Otherwise one bank per eps.
+            lr = cfg.hard_lr
+            radii = [bounds.proposition5_for_error(len(ds.y), 1.0, min(gamma_lo, 1.0), e, cfg.delta, eta=lr).radius
+                     for e in cfg.eps]
+            res = bank(mode, list(cfg.eps), min(radii), lr)
+            if not res.projected:
+                runs = [(e_i, e, radii[e_i], lr, res) for e_i, e in enumerate(cfg.eps)]
             else:
-                runs = [(list(cfg.eps), math.inf, cfg.practice_lr)]
-        for eps_list, B, lr in runs:
-            res = train_bank(ds.x, ds.y, cfg.widths, cfg.seeds, eps_list, soft_targets=p if mode == "soft" else None,
-                             lr=lr, B=B, max_steps=cfg.max_steps, progress=cfg.progress,
-                             desc=f"{g.label} {cfg.regime} {mode}")
-            cost[f"{mode} eps={eps_list}"] = {"steps": res.steps_run, "row_steps": res.row_steps}
-            for e_i, e in enumerate(eps_list):
-                for s_i, seed in enumerate(cfg.seeds):
-                    col = [res.first[s_i][k][e_i] for k in range(len(cfg.widths))]
-                    success = [None if v is None else v >= 0 for v in col]
-                    mstar = smallest_width(cfg.widths, success)
-                    rows.append({
-                        "dataset": g.label, "kind": g.dataset, "regime": cfg.regime, "mode": mode, "eps": e,
-                        "seed": seed, "m_star": mstar, "censored": mstar is None,
-                        "steps_at_m_star": None if mstar is None else col[cfg.widths.index(mstar)],
-                        "success": success, "first_step": col, "lr": lr, "B": B,
-                        "gamma": grow["gamma"], "gamma_lo": grow["ci_lo"], "gamma_hi": grow["ci_hi"], "t": grow["t"],
-                        "teacher_error": teacher_err,
-                    })
+                runs = [(0, e, radii[e_i], lr, bank(mode, [e], radii[e_i], lr)) for e_i, e in enumerate(cfg.eps)]
+        else:
+            lr, B = cfg.practice_lr, math.inf
+            res = bank(mode, list(cfg.eps), B, lr)
+            runs = [(e_i, e, B, lr, res) for e_i, e in enumerate(cfg.eps)]
+        for e_i, e, B, lr, res in runs:
+            for s_i, seed in enumerate(cfg.seeds):
+                col = [res.first[s_i][k][e_i] for k in range(len(cfg.widths))]
+                success = [None if v is None else v >= 0 for v in col]
+                mstar = smallest_width(cfg.widths, success)
+                rows.append({
+                    "dataset": g.label, "kind": g.dataset, "regime": cfg.regime, "mode": mode, "eps": e,
+                    "seed": seed, "m_star": mstar, "censored": mstar is None,
+                    "steps_at_m_star": None if mstar is None else col[cfg.widths.index(mstar)],
+                    "success": success, "first_step": col, "final_error": res.final_error[s_i], "lr": lr, "B": B,
+                    "projected": res.projected,
+                    "gamma": grow["gamma"], "gamma_lo": grow["ci_lo"], "gamma_hi": grow["ci_hi"], "t": grow["t"],
+                    "teacher_error": teacher_err,
+                })
     return RunOutput(
         rows=rows, seeds=list(cfg.seeds), device="cpu",
         extra={"gamma_record": grec["key"], "cost": cost,
@@ -503,12 +572,12 @@ def _soft_labels(cfg: Config, ds: Dataset, grow: dict) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- the default sweep
-DEFAULT_THRESHOLDS = (0.003, 0.02, 0.035, 0.05)
+DEFAULT_THRESHOLDS = (0.0005, 0.002, 0.004, 0.008, 0.016, 0.032)
 DEFAULT_PAIRS = ((0, 1), (3, 5), (4, 9))
 
 
-def sweep_configs(*, d: int = 20, J: int = 8, n_planted: int = 500, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
-                  pairs: Sequence[Sequence[int]] = DEFAULT_PAIRS, n_mnist: int = 300,
+def sweep_configs(*, d: int = 2, J: int = 2, n_planted: int = 500, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+                  pairs: Sequence[Sequence[int]] = DEFAULT_PAIRS, n_mnist: int = 500,
                   regimes: Sequence[str] = REGIMES, **kw) -> list[Config]:
     """Every (dataset, regime) record of the chapter, all validated before anything runs."""
     for r in regimes:
@@ -539,29 +608,37 @@ def gamma_rows(records: Sequence[dict]) -> list[dict]:
     return out
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    """Compute the default sweep through the results store (gamma records first)."""
+def gamma_configs(configs: Sequence[Config]) -> list[GammaConfig]:
+    """The distinct datasets (gamma configurations) of ``configs``, in their first order."""
+    return list(dict.fromkeys(c.gamma for c in configs))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Compute the default sweep through :func:`kdlib.sweep.run_sweep`: the gamma records first
+    (the sweep records read them), then one record per (dataset, regime)."""
     import argparse
+    import importlib
+    import os
 
-    from kdlib.results import load_or_run_many
+    from kdlib.sweep import run_sweep
 
-    ap = argparse.ArgumentParser(description="Chapter 6's default sweep")
-    ap.add_argument("--progress", action="store_true")
+    ap = argparse.ArgumentParser(prog="python -m kdlib.experiments.scaling", description="Chapter 6's default sweep")
+    ap.add_argument("--executor", default=os.environ.get("KDLIB_EXECUTOR", "local"),
+                    help="serial, local (default; $KDLIB_EXECUTOR overrides) or a Dask scheduler address")
+    ap.add_argument("--regime", action="append", choices=REGIMES, help="only this regime (repeatable)")
+    ap.add_argument("--progress", action="store_true", help="a progress bar per student bank")
     args = ap.parse_args(argv)
-    cfgs = sweep_configs(progress=args.progress)
-    seen = []
-    for c in cfgs:
-        if c.gamma not in seen:
-            seen.append(c.gamma)
-    load_or_run_many(GAMMA, seen, on_record=lambda r: print("gamma", r["rows"][0]["dataset"],
-                                                            r["provenance"]["wall_time_s"], flush=True))
-    load_or_run_many(sys.modules[__name__], sorted(cfgs, key=lambda c: c.regime != "practice"),
-                     on_record=lambda r: print("scaling", r["config"]["regime"], r["rows"][0]["dataset"],
-                                               r["provenance"]["wall_time_s"], flush=True))
-
-
-if __name__ == "__main__":
-    main()
+    # the experiment as an importable module (not __main__), so that Dask workers can import it
+    exp = importlib.import_module("kdlib.experiments.scaling")
+    cfgs = exp.sweep_configs(regimes=tuple(args.regime or REGIMES), progress=args.progress)
+    for rec in run_sweep(exp.GAMMA, exp.gamma_configs(cfgs), executor=args.executor):
+        r = rec["rows"][0]
+        print(f"gamma {r['dataset']}: [{r['ci_lo']:.5f}, {r['ci_hi']:.5f}] "
+              f"({rec['provenance']['wall_time_s']:.0f} s)", flush=True)
+    for rec in run_sweep(exp, cfgs, executor=args.executor):
+        print(f"scaling {rec['config']['regime']} {rec['rows'][0]['dataset']}: "
+              f"{rec['provenance']['wall_time_s']:.0f} s", flush=True)
+    return 0
 
 
 # --------------------------------------------------------------------------- report helpers
@@ -735,3 +812,7 @@ def crossing_rows(records: Sequence[dict], regimes: Sequence[str] = REGIMES) -> 
         out.append({"regime": regime, "points": len(pts), "min": min(p[1] for p in pts),
                     "max": max(p[1] for p in pts), "crossing": "never" if c is None else f"{c:.3g}"})
     return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
