@@ -48,6 +48,7 @@ from kdlib.cifar import load_cat_dog, source_notice
 from kdlib.data import resolve_device
 from kdlib.experiments import deep
 from kdlib.results import ResultStore, RunOutput
+from kdlib.train_cnn import apply_augment, augment_draws
 from kdlib.vgg import VGG, build_vgg, n_parameters
 
 
@@ -285,6 +286,11 @@ def train_group(
         for s in range(steps):
             idx = perm[:, s * bs : (s + 1) * bs]  # (K, B)
             xb = x_train[slots.view(K, 1), idx]  # (K, B, C, H, W)
+            if tcfg.augment:  # each net's draws from its own generator, as train_classifier makes them
+                draws = [augment_draws(idx.shape[1], g, dev) for g in gens]
+                flip = torch.cat([d[0] for d in draws])
+                shift = torch.cat([d[1] for d in draws])
+                xb = apply_augment(xb.flatten(0, 1), flip, shift).view(xb.shape)
             with _autocast(dev):
                 logits = forward(_to_input(xb))
             logits = logits.float()
@@ -369,7 +375,7 @@ def run_configs(configs: Sequence[deep.Config], *, device: str | torch.device = 
     if not configs:
         raise ValueError("no configs")
     shape_keys = ("width_mult", "train_limit", "batch_size", "max_epochs", "patience", "lr", "weight_decay",
-                  "split_seed", "classes")
+                  "split_seed", "classes", "augment")
     c0 = configs[0]
     for c in configs:
         diff = [k for k in shape_keys if getattr(c, k) != getattr(c0, k)]

@@ -39,7 +39,8 @@ MODES = ("hard", "soft")
 
 @dataclass(frozen=True)
 class CNNTrainConfig:
-    """Adam + L2 + early stopping settings; ``seed`` chooses the batch order."""
+    """Adam + L2 + early stopping settings; ``seed`` chooses the batch order (and the random
+    flips and shifts when ``augment``, see :func:`augment_batch`)."""
 
     lr: float = 1e-3
     weight_decay: float = 5e-4
@@ -49,6 +50,7 @@ class CNNTrainConfig:
     temperature: float = 1.0
     seed: int = 0
     eval_batch_size: int = 1000
+    augment: bool = False
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -61,11 +63,14 @@ class CNNTrainConfig:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
         if not (math.isfinite(self.temperature) and self.temperature > 0):
             raise ValueError(f"temperature must be a finite number > 0, got {self.temperature}")
+        if not isinstance(self.augment, bool):
+            raise ValueError(f"augment must be True or False, got {self.augment!r}")
 
 
 @dataclass
 class TrainResult:
-    """What one training run did: best epoch, its validation accuracy, epochs run, per-epoch history."""
+    """What one training run did: best epoch, its validation accuracy, epochs run, per-epoch history,
+    wall seconds and the CPU seconds of this process (all its threads) over the same span."""
 
     best_epoch: int
     best_val_acc: float
@@ -73,6 +78,7 @@ class TrainResult:
     train_loss: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -83,6 +89,36 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperat
 def hard_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Batch mean of ``-ln softmax(z)_y`` (in float32)."""
     return F.cross_entropy(logits.float(), y)
+
+
+#: Pixels an image may be shifted by in each direction when augmenting (zero padding).
+SHIFT = 4
+
+
+def augment_draws(b: int, gen: torch.Generator, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The random draws of :func:`augment_batch` for ``b`` images, in this order: ``rand(b)``
+    (flip when < 1/2), then ``randint(0, 9, (b, 2))`` (the window's offset in the padded image)."""
+    flip = torch.rand(b, device=device, generator=gen) < 0.5
+    shift = torch.randint(0, 2 * SHIFT + 1, (b, 2), device=device, generator=gen)
+    return flip, shift
+
+
+def apply_augment(x: torch.Tensor, flip: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Flip the images where ``flip``, pad by 4 zero pixels, take the 32x32 window at ``shift``."""
+    b, c, h, w = x.shape
+    dev = x.device
+    x = torch.where(flip.view(b, 1, 1, 1), x.flip(3), x)
+    xp = F.pad(x, (SHIFT, SHIFT, SHIFT, SHIFT))
+    rows = (shift[:, 0:1] + torch.arange(h, device=dev)).view(b, 1, h, 1)
+    cols = (shift[:, 1:2] + torch.arange(w, device=dev)).view(b, 1, 1, w)
+    return xp[torch.arange(b, device=dev).view(b, 1, 1, 1), torch.arange(c, device=dev).view(1, c, 1, 1), rows, cols]
+
+
+def augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """The usual CIFAR augmentation, on the device: each image is flipped left-right with
+    probability 1/2, then shifted by ``(dy, dx)``, each uniform in ``-4..4``, into a 32x32
+    window of the zero-padded image (a random 32x32 crop of the image padded by 4 pixels)."""
+    return apply_augment(x, *augment_draws(x.shape[0], gen, x.device))
 
 
 def _autocast(device: torch.device):
@@ -131,7 +167,9 @@ def train_classifier(
     """Train ``model`` in place with early stopping; the best validation weights are restored.
 
     ``teacher_logits`` (N_train x classes) switches from hard labels to soft labels
-    (:func:`kd_loss` at ``cfg.temperature``). ``epoch_callback(epoch, model, val_acc)``
+    (:func:`kd_loss` at ``cfg.temperature``). With ``cfg.augment`` every batch is flipped and
+    shifted (:func:`augment_batch`); an augmented image keeps the soft label of the image it
+    came from (the teacher's probabilities are computed once, on the unaugmented set). ``epoch_callback(epoch, model, val_acc)``
     is called after every epoch's validation (epochs count from 1).
     """
     dev = train.x.device
@@ -153,7 +191,7 @@ def train_classifier(
     steps = n // bs  # full batches only: a last batch of one image would break batch norm
     res = TrainResult(best_epoch=0, best_val_acc=-1.0, epochs_run=0)
     best_state: dict[str, torch.Tensor] | None = None
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     bar = tqdm(range(1, cfg.max_epochs + 1), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         model.train()
@@ -161,8 +199,9 @@ def train_classifier(
         total = torch.zeros((), device=dev)
         for s in range(steps):
             idx = perm[s * bs : (s + 1) * bs]
+            xb = augment_batch(x[idx], gen) if cfg.augment else x[idx]
             with _autocast(dev):
-                logits = model(x[idx])
+                logits = model(xb)
             if teacher_logits is None:
                 loss = hard_loss(logits, y[idx])
             else:
@@ -186,4 +225,5 @@ def train_classifier(
     if best_state is not None:
         model.load_state_dict(best_state)
     res.seconds = time.perf_counter() - t0
+    res.cpu_seconds = time.process_time() - c0
     return res

@@ -43,11 +43,13 @@ def test_grouped_forward_equals_the_separate_nets():
         GroupedVGG([build_vgg("vgg8+3", width_mult=W), build_vgg("vgg2+3", width_mult=W)])
 
 
-def test_training_together_equals_training_one_by_one():
+@pytest.mark.parametrize("augment", [False, True])
+def test_training_together_equals_training_one_by_one(augment):
     """Two hard students and one soft student (T = 2), each with its own data, init and batch
     order, trained 3 epochs together and alone: the same epochs and validation picks, and
-    weights equal to float rounding (1e-4 relative: a few hundred Adam steps of float32 noise)."""
-    cfg = CNNTrainConfig(lr=1e-3, weight_decay=5e-4, batch_size=16, max_epochs=3, patience=2)
+    weights equal to float rounding (1e-4 absolute: Adam steps amplify float32 noise in small
+    weights, and oneDNN may pick other kernels from run to run; a wrong seed or image is 1e-2)."""
+    cfg = CNNTrainConfig(lr=1e-3, weight_decay=5e-4, batch_size=16, max_epochs=3, patience=2, augment=augment)
     data = [(_images(64, 10 + d), _images(40, 20 + d), _images(40, 30 + d)) for d in range(2)]
     X = {k: torch.stack([d[i][j] for d in data]) for i, k in enumerate(("tr", "va", "te")) for j in (0,)}
     Y = {k: torch.stack([d[i][1] for d in data]) for i, k in enumerate(("tr", "va", "te"))}
@@ -65,7 +67,7 @@ def test_training_together_equals_training_one_by_one():
         assert res.best_val_acc[k] == pytest.approx(r.best_val_acc, abs=1e-6)
         for (name, a), b in zip(alone.state_dict().items(), res.models[k].state_dict().values()):
             if a.dtype.is_floating_point:
-                assert torch.allclose(a, b, rtol=1e-4, atol=1e-5), (k, name, (a - b).abs().max())
+                assert torch.allclose(a, b, rtol=1e-3, atol=1e-4), (k, name, (a - b).abs().max())
         z = predict_logits(alone, X["tr"][job.slot])
         assert torch.allclose(res.train_logits[k], z, atol=1e-4)
     # the soft job's loss is kd_loss: a sanity check of the reference itself

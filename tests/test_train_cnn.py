@@ -156,3 +156,23 @@ def test_stored_deep_records_state_profile_and_data_source():
         for row in rec["rows"]:
             assert 0 <= row["test_acc"] <= 100 and 1 <= row["best_epoch"] <= row["epochs_run"] <= cfg["max_epochs"]
             assert row["epochs_run"] == cfg["max_epochs"] or row["epochs_run"] == row["best_epoch"] + cfg["patience"]
+
+
+def test_augmentation_flips_and_shifts_as_stated():
+    import torch.nn.functional as F
+
+    from kdlib.train_cnn import SHIFT, apply_augment, augment_batch, augment_draws
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(6, 3, 32, 32, generator=g)
+    flip, shift = augment_draws(6, torch.Generator().manual_seed(1), x.device)
+    out = apply_augment(x, flip, shift)
+    for i in range(6):
+        img = x[i].flip(-1) if flip[i] else x[i]
+        pad = F.pad(img, (SHIFT,) * 4)
+        dy, dx = shift[i].tolist()
+        assert torch.equal(out[i], pad[:, dy : dy + 32, dx : dx + 32])
+    # shift (4, 4) without a flip is the identity; the draws come from the generator
+    assert torch.equal(apply_augment(x, torch.zeros(6, dtype=torch.bool), torch.full((6, 2), SHIFT)), x)
+    assert torch.equal(augment_batch(x, torch.Generator().manual_seed(1)), out)
+    assert 0 <= shift.min() and shift.max() <= 2 * SHIFT

@@ -38,12 +38,12 @@ NOISE_VARIANCES = (0.0, 0.01, 0.03, 0.05, 0.10, 0.20)
 #: Every field of both profiles, explicitly. See the chapter for the reason behind each value.
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": dict(runs=10, max_epochs=100, patience=20, lr=1e-3, weight_decay=5e-4, batch_size=128,
-                  width_mult=1.0, train_limit=None, temperature=1.0),
+                  width_mult=1.0, train_limit=None, temperature=1.0, augment=False),
     "cpu": dict(runs=3, max_epochs=15, patience=5, lr=1e-3, weight_decay=5e-4, batch_size=64,
-                width_mult=0.125, train_limit=4000, temperature=1.0),
+                width_mult=0.125, train_limit=4000, temperature=1.0, augment=False),
     # a few seconds on a CPU: checks the code path (kdlib.grouped --dry-run, tests), no result
     "smoke": dict(runs=2, max_epochs=2, patience=1, lr=1e-3, weight_decay=5e-4, batch_size=32,
-                  width_mult=0.0625, train_limit=128, temperature=1.0),
+                  width_mult=0.0625, train_limit=128, temperature=1.0, augment=True),
 }
 #: Better first: the chapter shows the first profile whose records are all stored.
 PROFILE_ORDER = ("paper", "cpu")
@@ -65,6 +65,7 @@ class Config:
     train_limit: int | None
     temperature: float = 1.0
     extra_temperatures: tuple[float, ...] = ()
+    augment: bool = False
     split_seed: int = 0
     classes: tuple[str, str] = ("cat", "dog")
     device: str = "auto"
@@ -92,7 +93,7 @@ class Config:
     def train_config(self, seed: int) -> CNNTrainConfig:
         return CNNTrainConfig(lr=float(self.lr), weight_decay=float(self.weight_decay), batch_size=self.batch_size,
                               max_epochs=self.max_epochs, patience=self.patience,
-                              temperature=float(self.temperature), seed=int(seed))
+                              temperature=float(self.temperature), seed=int(seed), augment=self.augment)
 
 
 def make_config(profile: str, noise_variance: float, device: str = "auto", progress: bool = True,
@@ -187,7 +188,8 @@ def run(config: Config) -> RunOutput:
     soft student per extra temperature), as the module docstring says.
 
     Rows: test and validation accuracy (%) at the best validation epoch, the best epoch,
-    the epochs run and the training seconds of each net. The teacher's row also holds its
+    the epochs run and the training seconds of each net (wall clock, and CPU time of the
+    process, which a busy shared machine inflates much less). The teacher's row also holds its
     accuracy on the training set and ``train_confidence``, the mean over the training set
     of its largest softmax probability (the confidence of the soft labels at T = 1); each
     soft student's row holds its ``temperature`` and ``label_confidence``, the same mean
@@ -251,6 +253,7 @@ def _row(config: Any, r: int, role: str, mode: str, model: torch.nn.Module, res:
         "best_epoch": res.best_epoch,
         "epochs_run": res.epochs_run,
         "train_seconds": round(res.seconds, 2),
+        "train_cpu_seconds": round(res.cpu_seconds, 2),
     }
 
 
@@ -281,6 +284,7 @@ class SettingsConfig:
     lr: float = 1e-3
     weight_decay: float = 5e-4
     batch_size: int = 128
+    augment: bool = False
     split_seed: int = 0
     classes: tuple[str, str] = ("cat", "dog")
     device: str = "auto"
@@ -297,7 +301,7 @@ class SettingsConfig:
 
     def train_config(self, seed: int) -> CNNTrainConfig:
         return CNNTrainConfig(lr=float(self.lr), weight_decay=float(self.weight_decay), batch_size=self.batch_size,
-                              max_epochs=self.epochs, patience=self.epochs, seed=int(seed))
+                              max_epochs=self.epochs, patience=self.epochs, seed=int(seed), augment=self.augment)
 
 
 def run_settings(config: SettingsConfig) -> RunOutput:
@@ -384,7 +388,7 @@ def settings_summary(records: Iterable[dict[str, Any]], choices: Sequence[tuple[
             acc = {k: by[k]["test_acc"][picks[k][0] - 1] for k in by}
             secs = {k: sum(by[k]["epoch_seconds"][: picks[k][1]]) for k in by}
             lead = [acc[("teacher", r)] - acc[("student", r)] for r in runs]
-            s = {"noise_variance": c["noise_variance"], "width_mult": c["width_mult"],
+            s = {"noise_variance": c["noise_variance"], "width_mult": c["width_mult"], "augment": c.get("augment", False),
                  "n_train": by[("teacher", runs[0])]["n_train"], "batch_size": c["batch_size"],
                  "max_epochs": max_epochs, "patience": patience, "runs": len(runs)}
             for role, name in (("teacher", "teacher"), ("student", "hard")):
@@ -394,7 +398,7 @@ def settings_summary(records: Iterable[dict[str, Any]], choices: Sequence[tuple[
             s["lead"], s["lead_sd"] = _mean_sd(lead)
             s["run_seconds"] = s["teacher_seconds"] + 2 * s["hard_seconds"]
             out.append(s)
-    return sorted(out, key=lambda s: (s["width_mult"], s["n_train"], s["max_epochs"], s["patience"]))
+    return sorted(out, key=lambda s: (s["augment"], s["width_mult"], s["n_train"], s["max_epochs"], s["patience"]))
 
 
 # ---------------------------------------------------------------- what a training step costs
@@ -405,13 +409,16 @@ SPEED_NAME = "deep_speed"
 @dataclass(frozen=True)
 class SpeedConfig:
     """Seconds per training step (forward, backward, Adam) of both nets at several widths,
-    with random images of CIFAR's shape, on the device the record names, with ``threads``
-    CPU threads. The first ``warmup`` steps are not timed; then the median of ``steps``."""
+    on a batch of real training images (noise-free cat/dog, the first ``batch_size``), on the
+    device the record names, with ``threads`` CPU threads. The first ``warmup`` steps are
+    not timed; then the median of ``steps``. On the CPU the process's CPU time is used as
+    well as the wall time: on a shared machine the wall time grows with the other loads,
+    the CPU time of a one-thread process much less."""
 
     widths: tuple[float, ...] = (0.125, 0.25, 0.5, 1.0)
     batch_size: int = 128
-    steps: int = 3
-    warmup: int = 1
+    steps: int = 10
+    warmup: int = 3
     threads: int = 1
     device: str = "auto"
     progress: bool = True
@@ -428,8 +435,9 @@ class SpeedConfig:
 
 
 def run_speed(config: SpeedConfig) -> RunOutput:
-    """Rows: net, width, seconds per step (median), images per second, and the FLOP rate
-    ``6 * MACs * batch / seconds`` (:func:`kdlib.vgg.forward_macs`)."""
+    """Rows: net, width, wall and CPU seconds per step (medians), images per second and the
+    FLOP rate ``6 * MACs * batch / seconds`` (:func:`kdlib.vgg.forward_macs`), from the CPU
+    time on a CPU (from the wall time on a GPU)."""
     import time
 
     from kdlib.train_cnn import hard_loss
@@ -440,16 +448,16 @@ def run_speed(config: SpeedConfig) -> RunOutput:
     torch.set_num_threads(config.threads)
     rows = []
     try:
-        g = torch.Generator().manual_seed(0)
-        x = torch.rand(config.batch_size, 3, 32, 32, generator=g).to(dev)
-        y = torch.randint(0, 2, (config.batch_size,), generator=g).to(dev)
+        data = load_cat_dog(("cat", "dog"), noise_variance=0.0, noise_seed=0, train_limit=config.batch_size,
+                            device=dev)
+        x, y = data.train.x, data.train.y
         for w in config.widths:
             for spec in (TEACHER, STUDENT):
                 model = build_vgg(spec, width_mult=w, seed=0).to(dev)
                 opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=5e-4)
-                times = []
+                wall, cpu = [], []
                 for i in range(config.warmup + config.steps):
-                    t = time.perf_counter()
+                    t, c = time.perf_counter(), time.process_time()
                     loss = hard_loss(model(x), y)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
@@ -457,39 +465,165 @@ def run_speed(config: SpeedConfig) -> RunOutput:
                     if dev.type == "cuda":
                         torch.cuda.synchronize()
                     if i >= config.warmup:
-                        times.append(time.perf_counter() - t)
-                sec = statistics.median(times)
+                        wall.append(time.perf_counter() - t)
+                        cpu.append(time.process_time() - c)
+                sec = statistics.median(cpu if dev.type == "cpu" else wall)
                 macs = forward_macs(spec, w)
-                rows.append({"net": spec, "width_mult": w, "batch_size": config.batch_size,
-                             "seconds_per_step": round(sec, 5), "images_per_s": round(config.batch_size / sec, 2),
-                             "gflop_per_s": round(6 * macs * config.batch_size / sec / 1e9, 3),
-                             "forward_macs": macs})
+                rows.append({"net": spec, "width_mult": w, "batch_size": len(y),
+                             "seconds_per_step": round(sec, 5), "wall_seconds_per_step": round(statistics.median(wall), 5),
+                             "images_per_s": round(len(y) / sec, 2),
+                             "gflop_per_s": round(6 * macs * len(y) / sec / 1e9, 3), "forward_macs": macs})
     finally:
         torch.set_num_threads(threads)
     return RunOutput(rows=rows, seeds=[0], device=str(dev),
-                     extra={"threads": config.threads, "note": "wall-clock timings on a possibly shared machine"})
+                     extra={"threads": config.threads, "data_source": data.source,
+                            "clock": "process CPU time on a CPU, wall time on a GPU; wall time recorded too"})
 
 
 #: The step timings as an experiment of their own (records in ``results/deep_speed/``).
 SPEED = SimpleNamespace(NAME=SPEED_NAME, Config=SpeedConfig, run=run_speed)
 
 
-def format_settings(summary: list[dict[str, Any]], digits: int = 1) -> "Table":
+#: The settings measured for choosing the CPU profile (noise 0.01, runs 0 and 1 unless said).
+SETTINGS_GRID: tuple[dict[str, Any], ...] = (
+    dict(width_mult=0.125, train_limit=None, epochs=20),
+    dict(width_mult=0.25, train_limit=None, epochs=12),
+    dict(width_mult=0.125, train_limit=None, epochs=30, augment=True),
+    dict(width_mult=0.25, train_limit=None, epochs=25, augment=True),
+)
+#: The stopping rules replayed on them: (max_epochs, patience).
+SETTINGS_CHOICES: tuple[tuple[int, int], ...] = tuple(
+    (e, p) for e in (10, 12, 15, 20, 25, 30) for p in (3, 5, 8, 10) if p < e)
+#: CPU budget of the whole profile (one core), levels and runs it must cover.
+PROFILE_BUDGET_S = 7200.0
+PROFILE_RUNS = 5
+
+
+def profile_estimate(s: dict[str, Any], runs: int = PROFILE_RUNS, levels: int = len(NOISE_VARIANCES),
+                     extra: int = 2) -> float:
+    """Seconds of a whole profile with the settings of one :func:`settings_summary` row: ``levels``
+    noise levels of ``runs`` runs of a teacher and two students, plus one more student at
+    ``extra`` levels (the T = 4 variant), each net costing what it cost at noise 0.01."""
+    return runs * (levels * s["run_seconds"] + extra * s["hard_seconds"])
+
+
+def choose_settings(summary: list[dict[str, Any]], budget_s: float = PROFILE_BUDGET_S,
+                    min_runs: int = 2) -> dict[str, Any] | None:
+    """The rule that chose the CPU profile, fixed before its records were computed: among the
+    measured settings (at least ``min_runs`` runs) whose whole profile fits ``budget_s``
+    (:func:`profile_estimate`), the one whose teacher leads the hard student most at noise
+    0.01; leads within one point of the best count as equal, and of those the cheapest wins.
+    ``None`` when nothing fits."""
+    ok = [s for s in summary if s["runs"] >= min_runs and profile_estimate(s) <= budget_s]
+    if not ok:
+        return None
+    top = max(s["lead"] for s in ok)
+    return min((s for s in ok if s["lead"] >= top - 1.0), key=profile_estimate)
+
+
+def format_settings(summary: list[dict[str, Any]], chosen: dict[str, Any] | None = None,
+                    patience: Sequence[int] | None = (5,), digits: int = 1) -> "Table":
     """:func:`settings_summary` as a table: per width, training-set size and stopping rule, the
     mean test accuracy of teacher and hard student, the teacher's lead (mean ± sd over runs),
-    the epochs each net runs and the CPU minutes one run of the profile would take."""
+    the epochs each net runs, the CPU minutes of one run and the estimated hours of the whole
+    profile (:func:`profile_estimate`). Only the rows with a patience in ``patience`` (all if
+    None), plus ``chosen``, marked."""
     from kdlib.report import Table
 
     rows = []
     for s in summary:
+        is_chosen = chosen is not None and all(s[k] == chosen[k] for k in ("width_mult", "n_train", "max_epochs",
+                                                                           "patience", "augment"))
+        if patience is not None and s["patience"] not in patience and not is_chosen:
+            continue
         lead = f"{s['lead']:.{digits}f}" + (f" ± {s['lead_sd']:.{digits}f}" if math.isfinite(s["lead_sd"]) else "")
-        rows.append([f"×{s['width_mult']:g}", f"{s['n_train']:,d}", f"{s['max_epochs']} / {s['patience']}",
+        rows.append([f"×{s['width_mult']:g}", f"{s['n_train']:,d}", "yes" if s["augment"] else "no",
+                     f"{s['max_epochs']} / {s['patience']}",
                      str(s["runs"]), f"{s['teacher']:.{digits}f}", f"{s['hard']:.{digits}f}", lead,
-                     f"{s['teacher_epochs']:.0f} / {s['hard_epochs']:.0f}", f"{s['run_seconds'] / 60:.1f}"])
-    return Table(["width", "training images", "max epochs / patience", "runs", "teacher", "hard student",
-                  "teacher − hard", "epochs run (teacher / student)", "CPU min per run"], rows,
-                 caption=f"noise σ² = {summary[0]['noise_variance']:.2f}; test accuracy (%) at the epoch "
-                         "early stopping picks" if summary else None)
+                     f"{s['teacher_epochs']:.0f} / {s['hard_epochs']:.0f}", f"{s['run_seconds'] / 60:.1f}",
+                     f"{profile_estimate(s) / 3600:.1f}", "← chosen" if is_chosen else ""])
+    return Table(["width", "training images", "flips and shifts", "max epochs / patience", "runs", "teacher", "hard student",
+                  "teacher − hard", "epochs run (teacher / student)", "min per run", "profile h (est.)", ""],
+                 rows, caption=(f"noise σ² = {summary[0]['noise_variance']:.2f}; test accuracy (%) at the epoch "
+                                "early stopping picks; wall-clock times on the shared machine") if summary else None)
+
+
+def describe_choice(settings: Sequence[dict[str, Any]], profile: str) -> str:
+    """Markdown: what :func:`choose_settings` picks from the stored settings measurements, and
+    whether ``profile``'s settings are that choice."""
+    summary = settings_summary(settings, SETTINGS_CHOICES)
+    pick = choose_settings(summary)
+    p = PROFILES.get(profile.split("+")[0], {})
+    if pick is None:
+        return "No measured setting fits the budget."
+    text = (f"**The rule's choice:** width ×{pick['width_mult']:g}, {pick['n_train']:,d} training images, "
+            f"at most {pick['max_epochs']} epochs with patience {pick['patience']}: on runs 0 and 1 at "
+            f"σ² = {pick['noise_variance']:.2f} the teacher reaches {pick['teacher']:.1f}% and the hard student "
+            f"{pick['hard']:.1f}%, a lead of {pick['lead']:.1f} points; the whole profile was estimated at "
+            f"{profile_estimate(pick) / 3600:.1f} h of one core.")
+    same = (p.get("width_mult") == pick["width_mult"] and (p.get("train_limit") or 9600) == pick["n_train"]
+            and p.get("max_epochs") == pick["max_epochs"] and p.get("patience") == pick["patience"])
+    if same:
+        text += f" These are the settings of the `{profile.split('+')[0]}` profile shown below."
+    elif profile.split("+")[0] != "paper":
+        text += f" The `{profile}` profile shown below does **not** use them."
+    best = max(summary, key=lambda s: s["lead"])
+    if best is not pick:
+        text += (f" The largest lead measured, {best['lead']:.1f} points (width ×{best['width_mult']:g}, "
+                 f"{best['n_train']:,d} images, {best['max_epochs']} / {best['patience']}, "
+                 f"{best['runs']} run{'s' if best['runs'] > 1 else ''}), would have cost about "
+                 f"{profile_estimate(best) / 3600:.1f} h.")
+    return text
+
+
+def describe_results(records: Sequence[dict[str, Any]], held_out: Sequence[int] = (2, 3, 4),
+                     at: float = 0.01) -> str:
+    """Markdown: the teacher's lead at noise ``at`` over all runs and over the ``held_out`` runs
+    (those the settings measurements did not see), and the soft-minus-hard gain per level."""
+    rec = next((r for r in records if abs(float(r["config"]["noise_variance"]) - at) < 1e-9), None)
+    parts = []
+    if rec is not None:
+        runs = paired_runs(rec)
+        lead, sd = _mean_sd([d["lead"] for d in runs])
+        held = [d["lead"] for d in runs if d["run"] in held_out]
+        parts.append(f"At σ² = {at:.2f} the teacher leads the hard student by {lead:.1f} ± {sd:.1f} points over "
+                     f"{len(runs)} runs (paper: {PAPER_FIGURE[at][0] - PAPER_FIGURE[at][1]:.1f})")
+        if held:
+            hm, hs = _mean_sd(held)
+            parts[-1] += (f"; over runs {', '.join(map(str, held_out[:len(held)]))} alone, which the settings "
+                          f"measurements never saw, by {hm:.1f}" + (f" ± {hs:.1f}" if math.isfinite(hs) else ""))
+        parts[-1] += "."
+    gains = []
+    for s in summarize(records):
+        n = s["runs"]
+        se = s["gap_sd"] / math.sqrt(n) if math.isfinite(s["gap_sd"]) else math.nan
+        gains.append(f"{s['noise_variance']:.2f}: {s['gap']:+.1f} ± {se:.1f}")
+    parts.append("Soft minus hard, mean ± standard error of the paired runs, per noise level σ²: "
+                 + "; ".join(gains) + ".")
+    return " ".join(parts)
+
+
+def describe_knowledge(records: Sequence[dict[str, Any]]) -> str:
+    """Markdown: the correlation of gain and lead over all runs, and the T = 4 gains."""
+    runs = [d for rec in records for d in paired_runs(rec)]
+    x = [d["lead"] for d in runs]
+    y = [d["gain"] for d in runs]
+    text = ""
+    if len(x) > 2 and statistics.pstdev(x) > 0 and statistics.pstdev(y) > 0:
+        slope, _ = statistics.linear_regression(x, y)
+        text += (f"Over all {len(runs)} runs, the gain of the soft student and the teacher's lead correlate with "
+                 f"r = {statistics.correlation(x, y):.2f} (least-squares slope {slope:.2f} points of gain per "
+                 f"point of lead).")
+    for k in sorted({k for d in runs for k in d if k.startswith("gain ")}):
+        per = []
+        for v in sorted({d["noise_variance"] for d in runs if k in d}):
+            g = [d[k] - d["gain"] for d in runs if k in d and d["noise_variance"] == v]
+            m, sd = _mean_sd([d[k] for d in runs if k in d and d["noise_variance"] == v])
+            dm, dsd = _mean_sd(g)
+            per.append(f"σ² = {v:.2f}: soft ({k[5:]}) − hard {m:+.1f} ± {sd:.1f}, "
+                       f"against T = 1 {dm:+.1f} ± {dsd:.1f}")
+        text += f" With {k[5:]}: " + "; ".join(per) + " (mean ± sd over the paired runs)."
+    return text.strip()
 
 
 def format_speed(record: dict[str, Any]) -> "Table":
@@ -502,7 +636,7 @@ def format_speed(record: dict[str, Any]) -> "Table":
     c = record["config"]
     return Table(["net", "width", "forward MMACs per image", "s per step", "images / s", "GFLOP/s"], rows,
                  caption=f"training steps of {c['batch_size']} images, {c['threads']} CPU thread(s), "
-                         f"median of {c['steps']}; {record['provenance']['device']}")
+                         f"median of {c['steps']} (CPU time); {record['provenance']['device']}")
 
 
 # ---------------------------------------------------------------- summaries for the chapter
@@ -739,7 +873,8 @@ def profile_cost(config: Config, rate: dict[str, float], epochs: dict[str, float
 
 def measured_rates(records: Iterable[dict[str, Any]]) -> dict[str, float]:
     """FLOP/s each net sustained in stored chapter-7 records: total epoch FLOPs over total
-    ``train_seconds`` (training, validation and the bookkeeping of early stopping)."""
+    ``train_cpu_seconds`` (the process's CPU time for training, validation and the
+    bookkeeping of early stopping; the wall ``train_seconds`` where a row has no CPU time)."""
     tot: dict[str, list[float]] = {TEACHER: [0.0, 0.0], STUDENT: [0.0, 0.0]}
     for rec in records:
         cfg = Config(**rec["config"])
@@ -747,7 +882,7 @@ def measured_rates(records: Iterable[dict[str, Any]]) -> dict[str, float]:
         for row in rec["rows"]:
             net = TEACHER if row["model"] == "teacher" else STUDENT
             tot[net][0] += f[net] * row["epochs_run"]
-            tot[net][1] += row["train_seconds"]
+            tot[net][1] += row.get("train_cpu_seconds", row["train_seconds"])
     return {n: a / b for n, (a, b) in tot.items() if b > 0}
 
 
@@ -776,16 +911,16 @@ def cost_rows(records: Sequence[dict[str, Any]], speed: dict[str, Any],
     for rec in records:
         for row in rec["rows"]:
             epochs[TEACHER if row["model"] == "teacher" else STUDENT].append(row["epochs_run"])
-            seconds += row["train_seconds"]
+            seconds += row.get("train_cpu_seconds", row["train_seconds"])
     mean_epochs = {n: statistics.fmean(v) for n, v in epochs.items()}
     flops = sum(profile_cost(c, rates, mean_epochs, levels=1)["flops"] for c in cfgs)
     est = sum(profile_cost(c, rates, mean_epochs, levels=1)["seconds"] for c in cfgs)
-    out.append({"profile": cfgs[0].profile.split("+")[0], "where": "this CPU, 1 thread (measured)",
+    out.append({"profile": cfgs[0].profile.split("+")[0], "where": "this CPU, 1 thread (its records)",
                 "rate": rates, "epochs": mean_epochs, "flops": flops, "seconds": est, "measured_seconds": seconds})
     paper = make_config("paper", 0.1)
     cpu_rate = {r["net"]: r["gflop_per_s"] * 1e9 for r in speed["rows"] if r["width_mult"] == 1.0}
     gpu = GPU_PEAK_BF16_FLOPS * GPU_ASSUMED_FRACTION
-    for where, rate in (("this CPU, 1 thread (step rate)", cpu_rate), ("H200 (assumed rate)", {TEACHER: gpu, STUDENT: gpu})):
+    for where, rate in (("this CPU, 1 thread (step timings)", cpu_rate), ("H200 (assumed rate)", {TEACHER: gpu, STUDENT: gpu})):
         if set(rate) != {TEACHER, STUDENT}:
             continue
         for e in paper_epochs:
@@ -812,7 +947,7 @@ def format_cost(records: Sequence[dict[str, Any]], speed: dict[str, Any]) -> "Ta
                      f"{r['flops'] / 1e15:,.2f}", _duration(r["seconds"]),
                      "—" if r["measured_seconds"] is None else _duration(r["measured_seconds"])])
     return Table(["profile", "where", "GFLOP/s (teacher / student)", "epochs per net (teacher / student)",
-                  "PFLOP", "estimated time", "measured time"], rows,
+                  "PFLOP", "estimated time", "measured CPU time"], rows,
                  caption=f"all six noise levels, T = 4 variant included; H200 rate = "
                          f"{GPU_ASSUMED_FRACTION:.0%} of {GPU_PEAK_BF16_FLOPS / 1e12:,.0f} TFLOP/s ({GPU_PEAK_SOURCE})")
 
