@@ -199,4 +199,4 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
     assert scaling.fit_rows(recs, n_boot=20)
     assert scaling.eps_rows(recs, 0.05, 0.01)
     assert {r["regime"] for r in scaling.crossing_rows(recs)} == {"theory", "practice"}
-    scaling.plot_scaling(recs, "theory", 0.01, n=60)
+    scaling.plot_scaling(recs, 0.01, n=60)

@@ -592,19 +592,30 @@ def sweep_configs(*, d: int = 2, J: int = 2, n_planted: int = 500, thresholds: S
     return out
 
 
+def _interval(lo: float, hi: float) -> str:
+    return f"[{lo:.4g}, {hi:.4g}]"
+
+
 def gamma_rows(records: Sequence[dict]) -> list[dict]:
-    """One row per dataset: t, the certified interval of gamma, its relative width."""
-    seen, out = set(), []
-    for rec in records:
-        r = rec["rows"][0] if "ci_lo" in rec["rows"][0] else None
-        if r is None:
-            continue
-        if r["dataset"] in seen:
-            continue
-        seen.add(r["dataset"])
-        out.append({"dataset": r["dataset"], "t": "—" if r["t"] is None else f"{r['t']:g}",
-                    "interval": f"[{r['ci_lo']:.4f}, {r['ci_hi']:.4f}]", "gamma": r["gamma"],
-                    "width": f"{100 * r['rel_width']:.1f} %", "svm": r["svm_upper"]})
+    """One row per gamma record, by increasing gamma: the planted threshold ``t``, the certified
+    interval of gamma (exact in 2-D, else Monte Carlo) and its relative width, the Monte-Carlo
+    interval of :func:`kdlib.margin.estimate_gamma` with its width (``> 100 %`` when its lower end
+    is below 0 or the width exceeds the estimate), the smallest planted margin ``min_i y_i z*(x_i)``
+    and the kernel-SVM upper bound."""
+    out = []
+    for rec in sorted(records, key=lambda r: r["rows"][0]["gamma"]):
+        r = rec["rows"][0]
+        mc_w = r.get("mc_rel_width", r["rel_width"])
+        mc_lo, mc_hi = r.get("mc_lo", r["ci_lo"]), r.get("mc_hi", r["ci_hi"])
+        out.append({
+            "dataset": r["dataset"], "t": "—" if r["t"] is None else f"{r['t']:g}", "n": r["n"],
+            "interval": _interval(r["ci_lo"], r["ci_hi"]), "gamma": r["gamma"],
+            "width": f"{100 * r['rel_width']:.2g} %", "method": r.get("method", "monte carlo"),
+            "mc": _interval(mc_lo, mc_hi),
+            "mc_width": "> 100 %" if (mc_lo <= 0 or mc_w > 1) else f"{100 * mc_w:.2g} %",
+            "planted": "—" if r["planted_min_margin"] is None else f"{r['planted_min_margin']:.4g}",
+            "svm": r["svm_upper"],
+        })
     return out
 
 
@@ -651,8 +662,12 @@ def _groups(records: Sequence[dict]) -> dict[tuple, dict]:
                 continue
             key = (r["regime"], r["mode"], r["eps"])
             ent = out.setdefault(key, {}).setdefault(r["dataset"], {"gamma": r["gamma"], "gamma_lo": r["gamma_lo"],
-                                                                    "t": r["t"], "kind": r["kind"], "widths": []})
+                                                                    "t": r["t"], "kind": r["kind"], "widths": [],
+                                                                    "top": rec["config"]["widths"][-1],
+                                                                    "final": []})
             ent["widths"].append(r["m_star"])
+            if "final_error" in r:
+                ent["final"].append(r["final_error"])
     return out
 
 
@@ -660,6 +675,20 @@ def _fmt_width(v: float) -> str:
     if not math.isfinite(v):
         return f"> {DEFAULT_WIDTHS[-1]}"
     return f"{v:g}"
+
+
+def _median_range(widths: Sequence[int | None], top: int) -> str:
+    """``"median [min, max]"`` over seeds, ``> top`` for censored values."""
+    from kdlib.fit import median_width
+
+    med = median_width(widths)
+    finite = [v for v in widths if v is not None]
+    lo = min(finite) if finite else math.inf
+    hi = math.inf if any(v is None for v in widths) else max(finite)
+    fmt = lambda v: f"> {top}" if not math.isfinite(v) else f"{v:g}"  # noqa: E731
+    if lo == hi:
+        return fmt(med)
+    return f"{fmt(med)} [{fmt(lo)}, {fmt(hi)}]"
 
 
 def mstar_rows(records: Sequence[dict], regime: str, eps: float) -> list[dict]:
@@ -688,6 +717,36 @@ def mstar_rows(records: Sequence[dict], regime: str, eps: float) -> list[dict]:
             row["ratio"] = meds["hard"] / meds["soft"]
         rows.append(row)
     return rows
+
+
+def mstar_table(records: Sequence[dict], regime: str, eps_list: Sequence[float]) -> tuple[list[dict], list]:
+    """Rows and columns for one regime: per dataset (by increasing gamma) the median m* over seeds with
+    its range over seeds in brackets, for each eps and label kind, and the final training error that
+    the widest student reached (median over seeds) where every width was censored."""
+    groups = _groups(records)
+    names: dict[str, float] = {}
+    for (reg, _, _), grp in groups.items():
+        if reg == regime:
+            for k, v in grp.items():
+                names[k] = v["gamma"]
+    rows, cols = [], [("dataset", "dataset"), ("gamma", "gamma")]
+    for e in eps_list:
+        for mode in MODES:
+            cols.append((f"{mode}_{e:g}", f"{mode}, eps {e:g}"))
+    for name in sorted(names, key=names.get):
+        row: dict = {"dataset": name, "gamma": names[name]}
+        for e in eps_list:
+            for mode in MODES:
+                ent = groups.get((regime, mode, e), {}).get(name)
+                if ent is not None:
+                    cell = _median_range(ent["widths"], ent["top"])
+                    if all(v is None for v in ent["widths"]) and ent["final"]:
+                        import numpy as np
+
+                        cell += f" (error {float(np.median([f[-1] for f in ent['final']])):.2g})"
+                    row[f"{mode}_{e:g}"] = cell
+        rows.append(row)
+    return rows, cols
 
 
 def fit_rows(records: Sequence[dict], *, kinds: Sequence[str] = ("planted", "mnist", "all"), n_boot: int = 2000,
@@ -721,38 +780,38 @@ def ratio_points(records: Sequence[dict], regime: str) -> list[tuple[float, floa
     return pts
 
 
-def plot_scaling(records: Sequence[dict], regime: str, eps: float, *, n: int, delta: float = 0.1):
-    """Two panels. Left: median m* (bars: range over seeds; open markers at the top: censored) against
-    gamma, per label kind, with the fitted lines and reference slopes -2 and -4 through the data. Right:
-    the widths Corollary 4 and Proposition 5 ask for (kdlib.bounds) at the same gammas, on their own scale."""
+def _plot_regime(ax, groups: dict, regime: str, eps: float) -> list[float]:
+    """One panel: median m* against gamma per label kind, bars over seeds, censored medians as open
+    triangles above the grid, the fitted lines; returns the gammas drawn."""
     import numpy as np
 
     from kdlib.fit import fit_slope, median_width
-    from kdlib.plots import new_figure
 
-    fig, (ax, ax2) = new_figure(ncols=2, width=10.0, height=4.0)
-    groups = _groups(records)
     colors = {"soft": "#2471a3", "hard": "#c0392b"}
+    gam_all: list[float] = []
     top = DEFAULT_WIDTHS[-1]
-    gam_all = []
     for mode in MODES:
         grp = groups.get((regime, mode, eps), {})
+        if not grp:
+            continue
         names = sorted(grp, key=lambda k: grp[k]["gamma"])
+        top = max(grp[k]["top"] for k in names)
         g = np.array([grp[k]["gamma"] for k in names])
         gam_all += list(g)
         med = np.array([median_width(grp[k]["widths"]) for k in names])
         lo = np.array([min([v for v in grp[k]["widths"] if v is not None], default=top) for k in names])
         hi = np.array([max([v if v is not None else top for v in grp[k]["widths"]]) for k in names])
         ok = np.isfinite(med)
+        shift = 0.96 if mode == "soft" else 1.04  # side by side where both kinds sit at one gamma
         for kind, marker in (("planted", "o"), ("mnist", "s")):
             sel = ok & np.array([grp[k]["kind"] == kind for k in names])
             if sel.any():
-                ax.errorbar(g[sel], med[sel], yerr=[med[sel] - lo[sel], hi[sel] - med[sel]], fmt=marker,
+                ax.errorbar(g[sel] * shift, med[sel], yerr=[med[sel] - lo[sel], hi[sel] - med[sel]], fmt=marker,
                             color=colors[mode], ms=5, capsize=3,
                             label=f"{mode}, {'planted' if kind == 'planted' else 'MNIST pairs'}")
         if (~ok).any():
-            ax.scatter(g[~ok], np.full((~ok).sum(), 2 * top), marker="^", facecolors="none",
-                       edgecolors=colors[mode], label=f"{mode}: censored (> {top})")
+            ax.scatter(g[~ok] * shift, np.full(int((~ok).sum()), 2.0 * top), marker="^", facecolors="none",
+                       edgecolors=colors[mode], label=f"{mode}: median censored (> {top})")
         f = fit_slope(g, [grp[k]["widths"] for k in names], n_boot=200)
         if math.isfinite(f.slope):
             gg = np.geomspace(g[ok].min(), g[ok].max(), 20)
@@ -762,19 +821,46 @@ def plot_scaling(records: Sequence[dict], regime: str, eps: float, *, n: int, de
         gg = np.geomspace(min(gam_all), max(gam_all), 20)
         for k, ls in ((2, ":"), (4, "--")):
             ax.plot(gg, 2 * (gg / gg.max()) ** (-k), ls, color="0.4", lw=1, label=f"slope $-{k}$ (reference)")
-        for mode, fn in (("soft", lambda gm: bounds.corollary4(n, 1.0, gm, eps, delta).width),
-                         ("hard", lambda gm: bounds.proposition5_for_error(n, 1.0, gm, eps, delta).width)):
-            ax2.plot(gg, [fn(float(v)) for v in gg], "-", color=colors[mode],
-                     label=f"{'Corollary 4' if mode == 'soft' else 'Proposition 5'} ({mode})")
-    for a in (ax, ax2):
-        a.set_xscale("log")
-        a.set_yscale("log")
-        a.set_xlabel(r"certified margin $\gamma$")
-    ax.set_ylabel(rf"needed width $m^*$ (error $\leq {eps:g}$)")
-    ax2.set_ylabel("width the bound asks for")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_ylim(1, 8 * top)
-    ax.legend(fontsize=7, ncol=2)
+    ax.set_xlabel(r"certified margin $\gamma$")
+    ax.set_ylabel(rf"needed width $m^*$ (neurons, error $\leq {eps:g}$)")
+    ax.set_title(f"{regime} regime", fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6, ncol=2, loc="lower left")
+    return gam_all
+
+
+def plot_scaling(records: Sequence[dict], eps: float, *, n: int, delta: float = 0.1,
+                 regimes: Sequence[str] = REGIMES):
+    """One log-log panel per regime: median m* (bars: range over seeds; open triangles above the grid:
+    censored medians) against gamma, per label kind, with the fitted lines and reference slopes -2 and
+    -4 through the data. Last panel: the widths Corollary 4 and Proposition 5 ask for (kdlib.bounds)
+    at the same gammas, on their own scale."""
+    import numpy as np
+
+    from kdlib.plots import new_figure
+
+    fig, axes = new_figure(ncols=len(regimes) + 1, width=4.2 * (len(regimes) + 1), height=4.2)
+    groups = _groups(records)
+    gam_all: list[float] = []
+    for ax, regime in zip(axes, regimes):
+        gam_all += _plot_regime(ax, groups, regime, eps)
+    ax2 = axes[-1]
+    if gam_all:
+        gg = np.geomspace(min(gam_all), max(gam_all), 20)
+        ax2.plot(gg, [bounds.corollary4(n, 1.0, float(v), eps, delta).width for v in gg], "-", color="#2471a3",
+                 label="Corollary 4 (soft)")
+        ax2.plot(gg, [bounds.proposition5_for_error(n, 1.0, float(v), eps, delta).width for v in gg], "-",
+                 color="#c0392b", label="Proposition 5 (hard)")
+    ax2.set_xscale("log")
+    ax2.set_yscale("log")
+    ax2.set_xlabel(r"certified margin $\gamma$")
+    ax2.set_ylabel(rf"width the bound asks for (neurons, error $\leq {eps:g}$)")
+    ax2.set_title(f"the bounds (n = {n}, delta = {delta:g})", fontsize=9)
     ax2.legend(fontsize=7)
+    fig.tight_layout()
     return fig
 
 
@@ -816,3 +902,20 @@ def crossing_rows(records: Sequence[dict], regimes: Sequence[str] = REGIMES) -> 
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def cost_rows(records: Sequence[dict]) -> list[dict]:
+    """Compute time per regime and data family: records, student banks, students trained (every width
+    and seed of every bank), and the summed wall time of the records in minutes."""
+    out: dict[tuple[str, str], dict] = {}
+    for rec in records:
+        cfg = rec["config"]
+        key = (cfg["regime"], "planted" if cfg["gamma"]["dataset"] == "planted" else "MNIST pairs")
+        ent = out.setdefault(key, {"regime": key[0], "data": key[1], "records": 0, "banks": 0, "students": 0,
+                                   "minutes": 0.0})
+        banks = len(rec["provenance"].get("cost", {}))
+        ent["records"] += 1
+        ent["banks"] += banks
+        ent["students"] += banks * len(cfg["widths"]) * len(cfg["seeds"])
+        ent["minutes"] += float(rec["provenance"]["wall_time_s"]) / 60
+    return [out[k] for k in sorted(out)]
