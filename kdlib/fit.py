@@ -93,17 +93,14 @@ def fit_slope(gammas: Sequence[float], widths: Sequence[Sequence[float | int | N
 
 
 def crossing(xs: Sequence[float], ratios: Sequence[float]) -> float | None:
-    """Where ``ratio(x)`` crosses 1, by linear interpolation of ``log ratio`` in ``log x`` between the
-    first pair of neighbours (sorted by ``x``) on opposite sides of 1; ``None`` if it never does.
-    Non-finite ratios are skipped."""
+    """Where ``ratio(x)`` crosses 1: sorted by ``x``, the first pair of points on strictly opposite sides
+    of 1 with only ties (ratio exactly 1) between them, interpolated linearly in ``log ratio`` against
+    ``log x``; ``None`` if no point lies above 1 or none below (ties alone are not a crossing: the widths
+    sit on a grid, so equal medians are common). Non-finite ratios are skipped."""
     pts = sorted((float(x), float(r)) for x, r in zip(xs, ratios) if x > 0 and r > 0 and math.isfinite(r))
-    for (x0, r0), (x1, r1) in zip(pts, pts[1:]):
-        l0, l1 = math.log(r0), math.log(r1)
-        if l0 == 0:
-            return x0
+    side = [(x, math.log(r)) for x, r in pts if r != 1.0]
+    for (x0, l0), (x1, l1) in zip(side, side[1:]):
         if l0 * l1 < 0:
             w = l0 / (l0 - l1)
             return math.exp(math.log(x0) + w * (math.log(x1) - math.log(x0)))
-    if pts and math.log(pts[-1][1]) == 0:
-        return pts[-1][0]
     return None

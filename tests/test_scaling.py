@@ -104,7 +104,10 @@ def test_crossing():
     xs = [0.1, 1.0, 10.0]
     assert crossing(xs, [0.5, 2.0, 4.0]) == pytest.approx(math.sqrt(0.1 * 1.0))
     assert crossing(xs, [2.0, 3.0, 4.0]) is None
-    assert crossing([1.0, 2.0], [1.0, 3.0]) == 1.0
+    # ties at 1 are no crossing, and are skipped between points on opposite sides
+    assert crossing([1.0, 2.0], [1.0, 3.0]) is None
+    assert crossing([1.0, 2.0, 4.0], [0.5, 1.0, 2.0]) == pytest.approx(2.0)
+    assert crossing([4.0, 1.0], [0.25, 4.0]) == pytest.approx(2.0)  # order of the input does not matter
 
 
 # ---------------------------------------------------------------- validation

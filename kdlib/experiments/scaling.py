@@ -608,7 +608,7 @@ def gamma_rows(records: Sequence[dict]) -> list[dict]:
         mc_w = r.get("mc_rel_width", r["rel_width"])
         mc_lo, mc_hi = r.get("mc_lo", r["ci_lo"]), r.get("mc_hi", r["ci_hi"])
         out.append({
-            "dataset": r["dataset"], "t": "—" if r["t"] is None else f"{r['t']:g}", "n": r["n"],
+            "dataset": r["dataset"], "t": "—" if r["t"] is None else f"{r['t']:g}", "n": r["n"], "d": r["ambient_d"],
             "interval": _interval(r["ci_lo"], r["ci_hi"]), "gamma": r["gamma"],
             "width": f"{100 * r['rel_width']:.2g} %", "method": r.get("method", "monte carlo"),
             "mc": _interval(mc_lo, mc_hi),
@@ -664,7 +664,8 @@ def _groups(records: Sequence[dict]) -> dict[tuple, dict]:
             ent = out.setdefault(key, {}).setdefault(r["dataset"], {"gamma": r["gamma"], "gamma_lo": r["gamma_lo"],
                                                                     "t": r["t"], "kind": r["kind"], "widths": [],
                                                                     "top": rec["config"]["widths"][-1],
-                                                                    "final": []})
+                                                                    "final": [],
+                                                                    "teacher": r.get("teacher_error")})
             ent["widths"].append(r["m_star"])
             if "final_error" in r:
                 ent["final"].append(r["final_error"])
@@ -720,21 +721,26 @@ def mstar_rows(records: Sequence[dict], regime: str, eps: float) -> list[dict]:
 
 
 def mstar_table(records: Sequence[dict], regime: str, eps_list: Sequence[float]) -> tuple[list[dict], list]:
-    """Rows and columns for one regime: per dataset (by increasing gamma) the median m* over seeds with
-    its range over seeds in brackets, for each eps and label kind, and the final training error that
-    the widest student reached (median over seeds) where every width was censored."""
+    """Rows and columns for one regime: per dataset (by increasing gamma) the training error of the
+    soft labels' teacher, and the median m* over seeds with its range over seeds in brackets, for each
+    eps and label kind; where every seed was censored, the training error of the widest student at
+    the step cap (median over seeds) in parentheses."""
     groups = _groups(records)
     names: dict[str, float] = {}
     for (reg, _, _), grp in groups.items():
         if reg == regime:
             for k, v in grp.items():
                 names[k] = v["gamma"]
-    rows, cols = [], [("dataset", "dataset"), ("gamma", "gamma")]
+    rows, cols = [], [("dataset", "dataset"), ("gamma", "gamma"), ("teacher", "teacher error")]
     for e in eps_list:
         for mode in MODES:
             cols.append((f"{mode}_{e:g}", f"{mode}, eps {e:g}"))
     for name in sorted(names, key=names.get):
         row: dict = {"dataset": name, "gamma": names[name]}
+        teach = [grp[name]["teacher"] for (reg, mode, _), grp in groups.items()
+                 if reg == regime and mode == "soft" and name in grp]
+        if teach and teach[0] is not None:
+            row["teacher"] = f"{100 * teach[0]:.2g} %"
         for e in eps_list:
             for mode in MODES:
                 ent = groups.get((regime, mode, e), {}).get(name)
@@ -885,7 +891,9 @@ def eps_rows(records: Sequence[dict], eps1: float, eps2: float) -> list[dict]:
 
 
 def crossing_rows(records: Sequence[dict], regimes: Sequence[str] = REGIMES) -> list[dict]:
-    """Per regime: the range of the measured hard / soft ratio over ``gamma / eps`` and where it crosses 1."""
+    """Per regime: how many (dataset, eps) points have the ratio of the medians hard / soft above 1 (soft
+    labels needed fewer neurons), equal to 1, below 1; its range; and where it crosses 1 against
+    ``gamma / eps`` (:func:`kdlib.fit.crossing`; "never" when it stays on one side)."""
     from kdlib.fit import crossing
 
     out = []
@@ -896,12 +904,10 @@ def crossing_rows(records: Sequence[dict], regimes: Sequence[str] = REGIMES) -> 
             continue
         c = crossing([p[0] for p in pts], [p[1] for p in pts])
         out.append({"regime": regime, "points": len(pts), "min": min(p[1] for p in pts),
-                    "max": max(p[1] for p in pts), "crossing": "never" if c is None else f"{c:.3g}"})
+                    "max": max(p[1] for p in pts), "above": sum(p[1] > 1 for p in pts),
+                    "equal": sum(p[1] == 1 for p in pts), "below": sum(p[1] < 1 for p in pts),
+                    "crossing": "never" if c is None else f"{c:.3g}"})
     return out
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 def cost_rows(records: Sequence[dict]) -> list[dict]:
@@ -919,3 +925,59 @@ def cost_rows(records: Sequence[dict]) -> list[dict]:
         ent["students"] += banks * len(cfg["widths"]) * len(cfg["seeds"])
         ent["minutes"] += float(rec["provenance"]["wall_time_s"]) / 60
     return [out[k] for k in sorted(out)]
+
+
+def cap_errors(records: Sequence[dict], regime: str, mode: str, *, min_seeds: int = 3) -> dict[str, dict]:
+    """Training error at the step cap against width: ``dataset -> {"gamma", "widths", "error"}`` with the
+    median over the seeds whose student of that width ran to the cap without reaching the smallest
+    target (``first_step == -1`` in its row; a student stopped early has no error at the cap), ``nan``
+    where fewer than ``min_seeds`` seeds did."""
+    import numpy as np
+
+    out: dict[str, dict] = {}
+    for rec in records:
+        rows = [r for r in rec["rows"] if r.get("regime") == regime and r["mode"] == mode and "final_error" in r]
+        if not rows:
+            continue
+        e_min = min(r["eps"] for r in rows)
+        rows = [r for r in rows if r["eps"] == e_min]
+        widths = list(rec["config"]["widths"])
+        err = []
+        for k in range(len(widths)):
+            vals = [r["final_error"][k] for r in rows if r["first_step"][k] == -1]
+            err.append(float(np.median(vals)) if len(vals) >= min_seeds else math.nan)
+        out[rows[0]["dataset"]] = {"gamma": rows[0]["gamma"], "widths": widths, "error": err, "eps": e_min}
+    return out
+
+
+def plot_cap_error(records: Sequence[dict], regime: str = "theory"):
+    """Two panels (soft, hard labels): the training error at the step cap against the width, median over
+    the seeds that ran to the cap, one line per dataset (darker: smaller gamma), the smallest target
+    dashed."""
+    import matplotlib.pyplot as plt
+
+    from kdlib.plots import new_figure
+
+    fig, axes = new_figure(ncols=2, width=9.0, height=3.6)
+    for ax, mode in zip(axes, MODES):
+        data = cap_errors(records, regime, mode)
+        names = sorted(data, key=lambda k: data[k]["gamma"])
+        for i, name in enumerate(names):
+            ent = data[name]
+            shade = plt.cm.viridis(i / max(1, len(names) - 1))
+            ax.plot(ent["widths"], ent["error"], "o-" if name.startswith("planted") else "s--", ms=3, lw=1,
+                    color=shade, label=f"{name} ($\\gamma$ = {ent['gamma']:.3g})")
+        if names:
+            ax.axhline(data[names[0]]["eps"], color="0.5", ls=":", lw=1)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("width m (neurons)")
+        ax.set_ylabel("training error at the step cap")
+        ax.set_title(f"{regime} regime, {mode} labels", fontsize=9)
+        if names:
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+if __name__ == "__main__":
+    sys.exit(main())
