@@ -69,44 +69,14 @@ def commit_problem(value: Any) -> str | None:
     return None
 
 
-#: Records made before the provenance rule, from uncommitted code, that are not regenerated yet
-#: (issue 10 leaves them open; `make results` on a clean tree replaces them). The list may only
-#: shrink: a listed record that is clean again, or gone, fails the test below so the entry is removed.
-LEGACY = ROOT / "tests" / "legacy_dirty_records.txt"
-
-
-def legacy_records() -> set[str]:
-    if not LEGACY.exists():
-        return set()
-    return {ln.strip() for ln in LEGACY.read_text().splitlines() if ln.strip() and not ln.startswith("#")}
-
-
-def test_legacy_list_only_shrinks() -> None:
-    """Every listed legacy record exists and is still dirty (else its line must go)."""
-    _require_checkout()
-    stale = []
-    for rel in sorted(legacy_records()):
-        f = ROOT / rel
-        if not f.exists():
-            stale.append(f"{rel}: no longer stored")
-            continue
-        values = [v for _, v in _commit_fields(json.loads(f.read_text()))]
-        if values and all(commit_problem(v) is None for v in values):
-            stale.append(f"{rel}: now names a clean commit")
-    assert not stale, "remove these lines from tests/legacy_dirty_records.txt:\n" + "\n".join(stale)
-
-
 def test_stored_records_name_clean_commits_of_this_history() -> None:
     _require_checkout()
-    legacy = legacy_records()
     files = sorted((ROOT / "results").rglob("*.json"))
     if not files:
         pytest.skip("no stored records under results/")
     problems = []
     for f in files:
         rel = f.relative_to(ROOT)
-        if rel.as_posix() in legacy:
-            continue
         try:
             doc = json.loads(f.read_text())
         except (OSError, ValueError) as exc:
