@@ -396,9 +396,8 @@ def run_configs(configs: Sequence[deep.Config], *, device: str | torch.device = 
     X = {k: _stack(v) for k, v in parts.items()}
     del parts
     tcfg = c0.train_config(seed=0)
-    size = group if group and group > 0 else len(slot_of)
-
     def train_all(jobs: list[Job], name: str, logits: torch.Tensor | None) -> list[tuple[int, GroupResult]]:
+        size = group if group and group > 0 else len(jobs)
         out = []
         for i in range(0, len(jobs), size):
             chunk = jobs[i : i + size]
@@ -434,7 +433,8 @@ def run_configs(configs: Sequence[deep.Config], *, device: str | torch.device = 
         student_rows.setdefault(job.slot, []).append(row)
     t_net = build_vgg(deep.TEACHER, width_mult=c0.width_mult)
     s_net = build_vgg(deep.STUDENT, width_mult=c0.width_mult)
-    trainer = (f"kdlib.grouped: nets trained together as grouped convolutions, up to {size} per group; "
+    trainer = (f"kdlib.grouped: nets trained together as grouped convolutions, "
+               f"{'all of a kind' if not group else f'up to {group}'} per group; "
                "train_seconds = the group's wall time / its number of nets")
     outs = []
     for ci, c in enumerate(configs):

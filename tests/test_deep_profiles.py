@@ -92,3 +92,32 @@ def test_settings_summary_on_hand_made_curves():
     assert b["run_seconds"] == 2.0 * 4.5 + 2 * 1.0 * 3.5
     # max_epochs 2: teacher epoch 2 (61, 72), student epochs 2 and 1 (56, 62)
     assert (a["teacher"], a["hard"]) == (66.5, 59.0)
+
+
+def test_teacher_knowledge_pairs_runs():
+    rows = []
+    for r, (t, h, s, s4, conf) in enumerate([(80.0, 70.0, 74.0, 75.0, 0.9), (82.0, 74.0, 73.0, 77.0, 0.8)]):
+        rows += [dict(run=r, model="teacher", mode="hard", test_acc=t, train_acc=99.0, train_confidence=conf),
+                 dict(run=r, model="student", mode="hard", test_acc=h),
+                 dict(run=r, model="student", mode="soft", test_acc=s, temperature=1.0, label_confidence=conf),
+                 dict(run=r, model="student", mode="soft T=4", test_acc=s4, temperature=4.0, label_confidence=0.6)]
+    rec = {"rows": rows, "config": {"noise_variance": 0.1}}
+    runs = deep.paired_runs(rec)
+    assert [d["lead"] for d in runs] == [10.0, 8.0] and [d["gain"] for d in runs] == [4.0, -1.0]
+    assert [d["gain T=4"] for d in runs] == [5.0, 3.0] and runs[0]["confidence T=4"] == 0.6
+    (k,) = deep.teacher_knowledge([rec])
+    assert (k["lead"], k["gain"], k["gain T=4"]) == (9.0, 1.5, 4.0) and k["confidence"] == pytest.approx(0.85)
+    assert math.isclose(k["lead_sd"], math.sqrt(2)) and math.isclose(k["gain_sd"], math.sqrt(12.5))
+    assert k["paper_lead"] == pytest.approx(77.7 - 67.2) and k["paper_gain"] == pytest.approx(75.0 - 67.2)
+    table = deep.format_knowledge([k])
+    assert "9.0 ± 1.4" in table and "soft (T=4) − hard" in table
+
+
+def test_cost_model_adds_up():
+    cfg = deep.make_config("smoke", 0.1)
+    f = deep.profile_epoch_flops(cfg)
+    rate = {deep.TEACHER: 1e9, deep.STUDENT: 2e9}
+    c = deep.profile_cost(cfg, rate, {deep.TEACHER: 3, deep.STUDENT: 4}, levels=6)
+    runs = cfg.runs
+    assert c["flops"] == pytest.approx(6 * runs * (3 * f[deep.TEACHER] + 2 * 4 * f[deep.STUDENT]))
+    assert c["seconds"] == pytest.approx(6 * runs * (3 * f[deep.TEACHER] / 1e9 + 2 * 4 * f[deep.STUDENT] / 2e9))

@@ -562,20 +562,24 @@ def describe_choice(settings: Sequence[dict[str, Any]], profile: str) -> str:
     text = (f"**The rule's choice:** width ×{pick['width_mult']:g}, {pick['n_train']:,d} training images, "
             f"at most {pick['max_epochs']} epochs with patience {pick['patience']}: on runs 0 and 1 at "
             f"σ² = {pick['noise_variance']:.2f} the teacher reaches {pick['teacher']:.1f}% and the hard student "
-            f"{pick['hard']:.1f}%, a lead of {pick['lead']:.1f} points; the whole profile was estimated at "
-            f"{profile_estimate(pick) / 3600:.1f} h of one core.")
+            f"{pick['hard']:.1f}%, a lead of {pick['lead']:.1f} points; the whole profile with {PROFILE_RUNS} runs "
+            f"was estimated at {profile_estimate(pick) / 3600:.1f} h on the shared machine.")
     same = (p.get("width_mult") == pick["width_mult"] and (p.get("train_limit") or 9600) == pick["n_train"]
             and p.get("max_epochs") == pick["max_epochs"] and p.get("patience") == pick["patience"])
     if same:
-        text += f" These are the settings of the `{profile.split('+')[0]}` profile shown below."
+        text += (f" These are the settings of the `{profile.split('+')[0]}` profile shown below, which runs "
+                 f"{p['runs']} runs per noise level instead of {PROFILE_RUNS}, for tighter error bars (estimated "
+                 f"{profile_estimate(pick, runs=p['runs']) / 3600:.1f} h).") if p.get("runs", PROFILE_RUNS) != PROFILE_RUNS else (
+                 f" These are the settings of the `{profile.split('+')[0]}` profile shown below.")
     elif profile.split("+")[0] != "paper":
         text += f" The `{profile}` profile shown below does **not** use them."
     best = max(summary, key=lambda s: s["lead"])
     if best is not pick:
-        text += (f" The largest lead measured, {best['lead']:.1f} points (width ×{best['width_mult']:g}, "
-                 f"{best['n_train']:,d} images, {best['max_epochs']} / {best['patience']}, "
-                 f"{best['runs']} run{'s' if best['runs'] > 1 else ''}), would have cost about "
-                 f"{profile_estimate(best) / 3600:.1f} h.")
+        text += (f" The largest lead measured, {best['lead']:.1f} ± {best['lead_sd']:.1f} points (width "
+                 f"×{best['width_mult']:g}, {best['n_train']:,d} images, "
+                 f"{'with' if best['augment'] else 'without'} flips and shifts, at most {best['max_epochs']} "
+                 f"epochs with patience {best['patience']}), would have cost about "
+                 f"{profile_estimate(best) / 3600:.1f} h for {PROFILE_RUNS} runs.")
     return text
 
 
