@@ -164,7 +164,11 @@ class Provenance:
     """
 
     def __init__(self, records: Sequence[dict[str, Any]], label: Any = None) -> None:
-        self.records = list(records)
+        # a record shown by two tables of a chapter (e.g. n = 500 in a size and a noise sweep) counts once
+        unique: dict[tuple[Any, Any], dict[str, Any]] = {}
+        for rec in records:
+            unique.setdefault((rec.get("experiment"), rec.get("key")), rec)
+        self.records = list(unique.values())
         if not self.records:
             raise ValueError("provenance() needs at least one record")
         self.label = label

@@ -163,7 +163,9 @@ def device_name(device: str | torch.device) -> str:
     dev = torch.device(device)
     if dev.type == "cuda":
         return torch.cuda.get_device_name(dev)
-    return f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return (f"cpu ({platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+            f"{threads} thread{'s' if threads != 1 else ''})")
 
 
 def _finite(obj: Any) -> Any:

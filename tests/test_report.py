@@ -86,3 +86,13 @@ def test_caption_is_a_line_above_the_table():
     assert str(t).splitlines()[0] == "n = 3 & more"
     h = t._repr_html_()
     assert h.index("n = 3 &amp; more") < h.index("<table")
+
+
+def test_provenance_counts_a_record_shown_twice_once():
+    a = {"experiment": "x", "key": "aaaa", "provenance": {"wall_time_s": 10.0, "device": "cpu",
+                                                        "git_commit": "0" * 40, "date": "2026-01-01T00:00:00"}}
+    b = {"experiment": "x", "key": "bbbb", "provenance": {"wall_time_s": 5.0, "device": "cpu",
+                                                        "git_commit": "0" * 40, "date": "2026-01-01T00:00:00"}}
+    prov = provenance([a, b, a])
+    assert [r["key"] for r in prov.records] == ["aaaa", "bbbb"]
+    assert "2 stored records" in repr(prov) and "15 s wall in all" in repr(prov)
