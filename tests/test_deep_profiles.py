@@ -121,3 +121,26 @@ def test_cost_model_adds_up():
     runs = cfg.runs
     assert c["flops"] == pytest.approx(6 * runs * (3 * f[deep.TEACHER] + 2 * 4 * f[deep.STUDENT]))
     assert c["seconds"] == pytest.approx(6 * runs * (3 * f[deep.TEACHER] / 1e9 + 2 * 4 * f[deep.STUDENT] / 2e9))
+
+
+def test_settings_replay_predicts_the_profile_runs():
+    """The stored settings curves, replayed with the cpu profile's stopping rule, give the stopping
+    epochs and test accuracies of the profile's own runs 0 and 1 at noise 0.01 (same seeds, same
+    data, same code path; within 0.5 points where float rounding differs between processes)."""
+    store = ResultStore()
+    cfg = deep.sweep("cpu", (0.01,))[0]
+    rec = store.load(deep.NAME, cfg)
+    s_cfg = deep.SettingsConfig(width_mult=cfg.width_mult, train_limit=cfg.train_limit, augment=cfg.augment,
+                                epochs=next(g["epochs"] for g in deep.SETTINGS_GRID
+                                            if g["width_mult"] == cfg.width_mult and g.get("augment") == cfg.augment))
+    settings = store.load(deep.SETTINGS_NAME, s_cfg)
+    if rec is None or settings is None:
+        pytest.skip("the cpu profile's record at 0.01 or its settings measurement is not stored")
+    by = {(r["model"], r["run"]): r for r in settings["rows"]}
+    for row in rec["rows"]:
+        if row["run"] not in (0, 1) or row["mode"] != "hard":
+            continue
+        curve = by[(row["model"], row["run"])]
+        best, stop = deep.early_stopping(curve["val_acc"], cfg.max_epochs, cfg.patience)
+        assert (best, stop) == (row["best_epoch"], row["epochs_run"]), row
+        assert abs(curve["test_acc"][best - 1] - row["test_acc"]) <= 0.5, row

@@ -583,22 +583,22 @@ def describe_choice(settings: Sequence[dict[str, Any]], profile: str) -> str:
     return text
 
 
-def describe_results(records: Sequence[dict[str, Any]], held_out: Sequence[int] = (2, 3, 4),
-                     at: float = 0.01) -> str:
-    """Markdown: the teacher's lead at noise ``at`` over all runs and over the ``held_out`` runs
-    (those the settings measurements did not see), and the soft-minus-hard gain per level."""
+def describe_results(records: Sequence[dict[str, Any]], seen: Sequence[int] = (0, 1), at: float = 0.01) -> str:
+    """Markdown: the teacher's lead at noise ``at`` over all runs and over the runs other than
+    ``seen`` (the runs the settings measurements used), and the soft-minus-hard gain per level."""
     rec = next((r for r in records if abs(float(r["config"]["noise_variance"]) - at) < 1e-9), None)
     parts = []
     if rec is not None:
         runs = paired_runs(rec)
         lead, sd = _mean_sd([d["lead"] for d in runs])
-        held = [d["lead"] for d in runs if d["run"] in held_out]
+        held_runs = [d["run"] for d in runs if d["run"] not in seen]
+        held = [d["lead"] for d in runs if d["run"] not in seen]
         parts.append(f"At σ² = {at:.2f} the teacher leads the hard student by {lead:.1f} ± {sd:.1f} points over "
                      f"{len(runs)} runs (paper: {PAPER_FIGURE[at][0] - PAPER_FIGURE[at][1]:.1f})")
         if held:
             hm, hs = _mean_sd(held)
-            parts[-1] += (f"; over runs {', '.join(map(str, held_out[:len(held)]))} alone, which the settings "
-                          f"measurements never saw, by {hm:.1f}" + (f" ± {hs:.1f}" if math.isfinite(hs) else ""))
+            parts[-1] += (f"; over runs {held_runs[0]}-{held_runs[-1]} alone, which the settings measurements "
+                          f"never saw, by {hm:.1f}" + (f" ± {hs:.1f}" if math.isfinite(hs) else ""))
         parts[-1] += "."
     gains = []
     for s in summarize(records):
@@ -610,17 +610,33 @@ def describe_results(records: Sequence[dict[str, Any]], held_out: Sequence[int] 
     return " ".join(parts)
 
 
+def _within_level(runs: list[dict[str, Any]], key: str) -> list[float]:
+    """``key`` of each run minus its noise level's mean (so that levels do not drive a correlation)."""
+    means = {v: statistics.fmean(d[key] for d in runs if d["noise_variance"] == v)
+             for v in {d["noise_variance"] for d in runs}}
+    return [d[key] - means[d["noise_variance"]] for d in runs]
+
+
 def describe_knowledge(records: Sequence[dict[str, Any]]) -> str:
-    """Markdown: the correlation of gain and lead over all runs, and the T = 4 gains."""
+    """Markdown: how the soft student's gain goes with the teacher's lead over all runs, and with
+    the teacher's own accuracy within each noise level (which shares no term with the gain: the
+    lead and the gain both subtract the same hard student, so its run-to-run scatter alone
+    correlates them); and the T = 4 gains."""
     runs = [d for rec in records for d in paired_runs(rec)]
     x = [d["lead"] for d in runs]
     y = [d["gain"] for d in runs]
     text = ""
     if len(x) > 2 and statistics.pstdev(x) > 0 and statistics.pstdev(y) > 0:
         slope, _ = statistics.linear_regression(x, y)
-        text += (f"Over all {len(runs)} runs, the gain of the soft student and the teacher's lead correlate with "
+        text += (f"Over all {len(runs)} runs, the soft student's gain and the teacher's lead correlate with "
                  f"r = {statistics.correlation(x, y):.2f} (least-squares slope {slope:.2f} points of gain per "
                  f"point of lead).")
+        tw, gw = _within_level(runs, "teacher"), _within_level(runs, "gain")
+        hw = _within_level(runs, "hard")
+        if statistics.pstdev(tw) > 0 and statistics.pstdev(gw) > 0:
+            text += (f" Within each noise level, the gain correlates with the teacher's own test accuracy with "
+                     f"r = {statistics.correlation(tw, gw):.2f}, and with the hard student's accuracy with "
+                     f"r = {statistics.correlation(hw, gw):.2f}.")
     for k in sorted({k for d in runs for k in d if k.startswith("gain ")}):
         per = []
         for v in sorted({d["noise_variance"] for d in runs if k in d}):
@@ -628,7 +644,7 @@ def describe_knowledge(records: Sequence[dict[str, Any]]) -> str:
             m, sd = _mean_sd([d[k] for d in runs if k in d and d["noise_variance"] == v])
             dm, dsd = _mean_sd(g)
             per.append(f"σ² = {v:.2f}: soft ({k[5:]}) − hard {m:+.1f} ± {sd:.1f}, "
-                       f"against T = 1 {dm:+.1f} ± {dsd:.1f}")
+                       f"soft ({k[5:]}) − soft (T=1) {dm:+.1f} ± {dsd:.1f}")
         text += f" With {k[5:]}: " + "; ".join(per) + " (mean ± sd over the paired runs)."
     return text.strip()
 
@@ -725,11 +741,21 @@ def plot_figure(summary: list[dict[str, Any]], label: str):
 
 
 def profile_label(records: list[dict[str, Any]]) -> str:
-    """E.g. ``cpu profile: width x0.125, 3 runs, <= 15 epochs (patience 5), 4000 training images``."""
+    """E.g. ``cpu profile: width x0.125, 8 runs, <= 12 epochs (patience 5), 9600 training images,
+    flips and shifts; + T = 4 student at 0.10, 0.20 (cpu+T4)``."""
     c = records[0]["config"]
     n = c["train_limit"] if c["train_limit"] is not None else 9600
-    return (f"{c['profile']} profile: width x{c['width_mult']:g}, {c['runs']} runs, <= {c['max_epochs']} epochs "
-            f"(patience {c['patience']}), {n} training images")
+    base = c["profile"].split("+")[0]
+    label = (f"{base} profile: width x{c['width_mult']:g}, {c['runs']} runs, <= {c['max_epochs']} epochs "
+             f"(patience {c['patience']}), {n} training images")
+    if c.get("augment"):
+        label += ", flips and shifts"
+    extra = [r["config"] for r in records if r["config"].get("extra_temperatures")]
+    if extra:
+        temps = sorted({t for e in extra for t in e["extra_temperatures"]})
+        levels = ", ".join(f"{e['noise_variance']:.2f}" for e in extra)
+        label += f"; + T = {', '.join(f'{t:g}' for t in temps)} student at {levels} ({extra[0]['profile']})"
+    return label
 
 
 # ---------------------------------------------------------------- what the teacher knows
@@ -818,7 +844,7 @@ def plot_gain_vs_lead(records: Sequence[dict[str, Any]]):
 
     from kdlib.plots import new_figure
 
-    fig, ax = new_figure(width=6.4, height=4.2)
+    fig, ax = new_figure(width=8.5, height=4.4)
     runs = [d for rec in records for d in paired_runs(rec)]
     variances = sorted({d["noise_variance"] for d in runs})
     cmap = mpl.colormaps["viridis"]
