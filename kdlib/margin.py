@@ -363,6 +363,18 @@ def _line_search(
     return 0.5 * (lo + hi)
 
 
+def _move_mass(p: torch.Tensor, s: int, a: int, t: float, Qp: torch.Tensor | None, Qd: torch.Tensor | None) -> None:
+    """One pairwise step on the simplex, in place: weight ``t`` moves from point ``a`` to point ``s``,
+    ``Qp = Q p`` follows it (when the control variate keeps it), and a source weight left at
+    round-off level (``<= 1e-12 max p``) is set to zero so the point leaves the support."""
+    if Qp is not None:
+        Qp += t * (Qd[:, s] - Qd[:, a])
+    p[s] += t
+    p[a] -= t
+    if float(p[a]) <= 1e-12 * float(p.max()):
+        p[a] = 0.0
+
+
 @torch.no_grad()
 def _pairwise_fw(
     x: torch.Tensor,
@@ -442,12 +454,7 @@ def _pairwise_fw(
         ca = (t * y[a]) * Ma
         Pm.add_(torch.outer(cs, gram[s]).sub_(torch.outer(ca, gram[a])).mul_(M))
         nr = (aa + 2 * t * ab + t * t * bb).clamp_min(0).sqrt()
-        if use_cv:
-            Qp += t * (Qd[:, s] - Qd[:, a])
-        p[s] += t
-        p[a] -= t
-        if float(p[a]) <= 1e-12 * float(p.max()):
-            p[a] = 0.0
+        _move_mass(p, s, a, t, Qp, Qd)
         t_steps += 1
     p = p / p.sum()
     return p, F, gap, t_steps, hist
@@ -615,12 +622,7 @@ def _pairwise_fw_mirror(
             wx += t * (ys * gram[s] - ya * gram[a])
             new = (aa + 2 * t * ab + t * t * bb).clamp_min(0).sqrt()
             r, rm = new[:K], new[K:]
-            if use_cv:
-                Qp += t * (Qd[:, s] - Qd[:, a])
-            p[s] += t
-            p[a] -= t
-            if float(p[a]) <= 1e-12 * float(p.max()):
-                p[a] = 0.0
+            _move_mass(p, s, a, t, Qp, Qd)
             t_steps += 1
             since += 1
             bar.update(1)
