@@ -129,7 +129,7 @@ def test_exact_interval_on_planted_data():
     s = solve_gamma_2d(d.x, d.y, sides=256)
     assert s.upper >= float((d.y * d.z).min()) >= t
     assert s.lower <= s.upper and s.relative_width() < 1e-3
-    e = estimate_gamma(d.x.float(), d.y.float(), n_z=4096, n_eval=16384, steps=400)
+    e = estimate_gamma(d.x.float(), d.y.float(), n_z=1024, n_eval=4096, steps=200)
     lo, hi = e.interval(3.0)
     assert lo <= s.upper and s.lower <= hi
 

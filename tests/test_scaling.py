@@ -147,20 +147,25 @@ def test_sweep_configs_validate_everything():
 
 # ---------------------------------------------------------------- a stored record regenerates
 @pytest.mark.slow
-def test_cheapest_stored_record_regenerates():
-    """Recompute the cheapest stored planted record (wall time stored in its provenance; under a minute
-    on 2 idle cores) from the code and compare every m*.
+@pytest.mark.parametrize("regime", scaling.REGIMES)
+def test_cheapest_stored_record_regenerates(regime):
+    """Recompute the cheapest stored planted record of each regime (wall time stored in its provenance;
+    seconds for the practice regime, about two minutes for the theory regime on one busy core) from
+    the code and compare every m*.
 
-    Tolerance: the same m* (or the same censoring) on at least 90 % of the (label kind, eps, seed) rows
-    and never more than one grid step (a factor 2) apart: a different BLAS kernel or thread count can
-    move a float sum and with it the step at which an error first drops below eps. The gamma record it
-    depends on is read from the store.
+    Tolerance: the same m* (or the same censoring) on at least 90 % of the (label kind, eps, seed) rows,
+    and per (label kind, eps) a median over seeds at most one grid step (a factor 2) away: a different
+    BLAS kernel or thread count can move a float sum and with it the step at which an error first drops
+    below eps, and success is not monotone in the width (a seed's m* can jump when one width's first
+    success moves past the step cap). The gamma record it depends on is read from the store.
     """
+    from kdlib.fit import median_width
     from kdlib.results import ResultStore
 
-    recs = [r for r in ResultStore().records(scaling.NAME) if r["config"]["gamma"]["dataset"] == "planted"]
+    recs = [r for r in ResultStore().records(scaling.NAME)
+            if r["config"]["gamma"]["dataset"] == "planted" and r["config"]["regime"] == regime]
     if not recs:
-        pytest.skip("no stored planted scaling record")
+        pytest.skip(f"no stored planted scaling record in the {regime} regime")
     rec = min(recs, key=lambda r: r["provenance"]["wall_time_s"])
     out = scaling.run(scaling.Config(**rec["config"]))
     key = lambda r: (r["mode"], r["eps"], r["seed"])  # noqa: E731
@@ -169,12 +174,12 @@ def test_cheapest_stored_record_regenerates():
     assert stored.keys() == fresh.keys()
     same = sum(stored[k] == fresh[k] for k in stored)
     assert same >= 0.9 * len(stored), (stored, fresh)
-    for k in stored:
-        a, b = stored[k], fresh[k]
-        if a is not None and b is not None:
-            assert max(a, b) <= 2 * min(a, b), (k, a, b)
-        elif (a is None) != (b is None):
-            assert (a or b) == rec["config"]["widths"][-1], (k, a, b)
+    top = rec["config"]["widths"][-1]
+    for mode, eps in {(k[0], k[1]) for k in stored}:
+        a = median_width([v for k, v in stored.items() if k[:2] == (mode, eps)])
+        b = median_width([v for k, v in fresh.items() if k[:2] == (mode, eps)])
+        a, b = min(a, 2 * top), min(b, 2 * top)  # censored: one step above the grid
+        assert max(a, b) <= 2 * min(a, b), (mode, eps, a, b)
 
 
 def test_small_sweep_end_to_end(tmp_path, monkeypatch):

@@ -596,18 +596,36 @@ def _interval(lo: float, hi: float) -> str:
     return f"[{lo:.4g}, {hi:.4g}]"
 
 
-def gamma_rows(records: Sequence[dict]) -> list[dict]:
+def mc_witness_exactly(rec: dict) -> tuple[float, float] | None:
+    """For a planted 2-D gamma record: the exact interval ``[min_i m_i(p), F(p)]`` of the Monte-Carlo
+    solver's own dual weights ``p`` (:func:`kdlib.planted.certify_gamma_2d`, no sampling error), which
+    separates the solver's optimisation error from its sampling error; ``None`` for other records."""
+    g = rec["config"]
+    if g["dataset"] != "planted" or g["d"] != 2:
+        return None
+    from kdlib.planted import certify_gamma_2d
+
+    ds = load_dataset(GammaConfig(**{**g, "digits": tuple(g["digits"])}))
+    row = rec["rows"][0]
+    p = torch.zeros(len(ds.y), dtype=torch.float64)
+    p[torch.tensor(row["support_idx"], dtype=torch.long)] = torch.tensor(row["support_p"], dtype=torch.float64)
+    c = certify_gamma_2d(ds.x, ds.y, p)
+    return c.lower, c.upper
+
+
+def gamma_rows(records: Sequence[dict], *, check_mc: bool = False) -> list[dict]:
     """One row per gamma record, by increasing gamma: the planted threshold ``t``, the certified
     interval of gamma (exact in 2-D, else Monte Carlo) and its relative width, the Monte-Carlo
     interval of :func:`kdlib.margin.estimate_gamma` with its width (``> 100 %`` when its lower end
     is below 0 or the width exceeds the estimate), the smallest planted margin ``min_i y_i z*(x_i)``
-    and the kernel-SVM upper bound."""
+    and the kernel-SVM upper bound. ``check_mc``: also the Monte-Carlo witness's interval computed
+    exactly (:func:`mc_witness_exactly`, planted 2-D data only)."""
     out = []
     for rec in sorted(records, key=lambda r: r["rows"][0]["gamma"]):
         r = rec["rows"][0]
         mc_w = r.get("mc_rel_width", r["rel_width"])
         mc_lo, mc_hi = r.get("mc_lo", r["ci_lo"]), r.get("mc_hi", r["ci_hi"])
-        out.append({
+        row = {
             "dataset": r["dataset"], "t": "—" if r["t"] is None else f"{r['t']:g}", "n": r["n"], "d": r["ambient_d"],
             "interval": _interval(r["ci_lo"], r["ci_hi"]), "gamma": r["gamma"],
             "width": f"{100 * r['rel_width']:.2g} %", "method": r.get("method", "monte carlo"),
@@ -615,7 +633,11 @@ def gamma_rows(records: Sequence[dict]) -> list[dict]:
             "mc_width": "> 100 %" if (mc_lo <= 0 or mc_w > 1) else f"{100 * mc_w:.2g} %",
             "planted": "—" if r["planted_min_margin"] is None else f"{r['planted_min_margin']:.4g}",
             "svm": r["svm_upper"],
-        })
+        }
+        if check_mc:
+            ex = mc_witness_exactly(rec)
+            row["mc_exact"] = "—" if ex is None else _interval(*ex)
+        out.append(row)
     return out
 
 
@@ -664,9 +686,10 @@ def _groups(records: Sequence[dict]) -> dict[tuple, dict]:
             ent = out.setdefault(key, {}).setdefault(r["dataset"], {"gamma": r["gamma"], "gamma_lo": r["gamma_lo"],
                                                                     "t": r["t"], "kind": r["kind"], "widths": [],
                                                                     "top": rec["config"]["widths"][-1],
-                                                                    "final": [],
+                                                                    "final": [], "steps": [],
                                                                     "teacher": r.get("teacher_error")})
             ent["widths"].append(r["m_star"])
+            ent["steps"].append(r.get("steps_at_m_star"))
             if "final_error" in r:
                 ent["final"].append(r["final_error"])
     return out
@@ -755,23 +778,34 @@ def mstar_table(records: Sequence[dict], regime: str, eps_list: Sequence[float])
     return rows, cols
 
 
-def fit_rows(records: Sequence[dict], *, kinds: Sequence[str] = ("planted", "mnist", "all"), n_boot: int = 2000,
-             level: float = 0.9) -> list[dict]:
+def fit_rows(records: Sequence[dict], *, kinds: Sequence[str] = ("planted", "all"), n_boot: int = 2000,
+             level: float = 0.9, quantity: str = "width", min_points: int = 3) -> list[dict]:
     """The exponent k of ``m* ~ gamma^-k`` per regime, label kind, eps and data family, with its bootstrap
-    interval, beside the theory's 2 (soft) and 4 (hard)."""
+    interval (:func:`kdlib.fit.fit_slope`), beside the theory's 2 (soft) and 4 (hard).
+
+    ``quantity="steps"``: the same fit for the number of steps the student of width ``m*`` took to reach
+    eps (per seed; censored seeds as ``+inf``), beside the exponents of the iteration counts the results
+    ask for, 4 (Corollary 4, ``T >= 9216 / (gamma^4 eps^2)``) and 2 (Proposition 5,
+    ``T ~ ln^2(1/eps) / (gamma^2 eps)``). A fit needs ``min_points`` datasets whose median is not
+    censored (the others are left out); with fewer, the row shows no exponent."""
     from kdlib.fit import fit_slope
 
+    if quantity not in ("width", "steps"):
+        raise ValueError(f"quantity must be 'width' or 'steps', got {quantity!r}")
+    field_ = "widths" if quantity == "width" else "steps"
+    theory = {"soft": 2, "hard": 4} if quantity == "width" else {"soft": 4, "hard": 2}
     out = []
     for (regime, mode, eps), grp in sorted(_groups(records).items()):
         for kind in kinds:
             names = [k for k in grp if kind == "all" or grp[k]["kind"] == kind]
             if len(names) < 2:
                 continue
-            f = fit_slope([grp[k]["gamma"] for k in names], [grp[k]["widths"] for k in names],
+            f = fit_slope([grp[k]["gamma"] for k in names], [grp[k][field_] for k in names],
                           n_boot=n_boot, level=level, seed=0)
-            out.append({"regime": regime, "labels": mode, "eps": eps, "data": kind, "k": f.slope,
-                        "interval": f"[{f.lo:.2f}, {f.hi:.2f}]" if math.isfinite(f.lo) else "—",
-                        "theory": 2 if mode == "soft" else 4, "datasets": f"{f.points} of {len(names)}",
+            ok = f.points >= min_points and math.isfinite(f.slope)
+            out.append({"regime": regime, "labels": mode, "eps": eps, "data": kind, "k": f.slope if ok else math.nan,
+                        "interval": f"[{f.lo:.2f}, {f.hi:.2f}]" if ok and math.isfinite(f.lo) else "—",
+                        "theory": theory[mode], "datasets": f"{f.points} of {len(names)}",
                         "lo": f.lo, "hi": f.hi})
     return out
 
@@ -818,23 +852,21 @@ def _plot_regime(ax, groups: dict, regime: str, eps: float) -> list[float]:
         if (~ok).any():
             ax.scatter(g[~ok] * shift, np.full(int((~ok).sum()), 2.0 * top), marker="^", facecolors="none",
                        edgecolors=colors[mode], label=f"{mode}: median censored (> {top})")
-        f = fit_slope(g, [grp[k]["widths"] for k in names], n_boot=200)
-        if math.isfinite(f.slope):
+        f = fit_slope(g, [grp[k]["widths"] for k in names], n_boot=0)
+        if math.isfinite(f.slope) and f.points >= 3:  # the rule of fit_rows
             gg = np.geomspace(g[ok].min(), g[ok].max(), 20)
             ax.plot(gg, np.exp(f.intercept) * gg ** (-f.slope), "-", color=colors[mode], lw=1,
-                    label=f"{mode} fit: slope {-f.slope:.2f}")
+                    label=f"{mode}: fit (all datasets)")
     if gam_all:
         gg = np.geomspace(min(gam_all), max(gam_all), 20)
         for k, ls in ((2, ":"), (4, "--")):
-            ax.plot(gg, 2 * (gg / gg.max()) ** (-k), ls, color="0.4", lw=1, label=f"slope $-{k}$ (reference)")
+            ax.plot(gg, 2 * (gg / gg.max()) ** (-k), ls, color="0.4", lw=1, label=f"slope $-{k}$ (bounds' order)")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_ylim(1, 8 * top)
     ax.set_xlabel(r"certified margin $\gamma$")
     ax.set_ylabel(rf"needed width $m^*$ (neurons, error $\leq {eps:g}$)")
     ax.set_title(f"{regime} regime", fontsize=9)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=6, ncol=2, loc="lower left")
     return gam_all
 
 
@@ -863,15 +895,23 @@ def plot_scaling(records: Sequence[dict], eps: float, *, n: int, delta: float = 
     ax2.set_xscale("log")
     ax2.set_yscale("log")
     ax2.set_xlabel(r"certified margin $\gamma$")
-    ax2.set_ylabel(rf"width the bound asks for (neurons, error $\leq {eps:g}$)")
+    ax2.set_ylabel(rf"width asked for (neurons, error $\leq {eps:g}$)")
     ax2.set_title(f"the bounds (n = {n}, delta = {delta:g})", fontsize=9)
     ax2.legend(fontsize=7)
-    fig.tight_layout()
+    handles: dict = {}
+    for ax in axes[:-1]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(lab, h)
+    fig.tight_layout(rect=(0, 0.14, 1, 1))
+    if handles:
+        fig.legend(list(handles.values()), list(handles.keys()), loc="lower center", ncol=5, fontsize=7,
+                   frameon=False)
     return fig
 
 
 def eps_rows(records: Sequence[dict], eps1: float, eps2: float) -> list[dict]:
-    """Per regime and dataset: median m* at ``eps2`` over median m* at ``eps1`` for each label kind."""
+    """Per regime and dataset: median m* at ``eps2`` over median m* at ``eps1`` for each label kind
+    (``None`` where either median is censored); gamma as text with three significant digits."""
     from kdlib.fit import median_width
 
     groups = _groups(records)
@@ -879,7 +919,7 @@ def eps_rows(records: Sequence[dict], eps1: float, eps2: float) -> list[dict]:
     for regime in REGIMES:
         soft1 = groups.get((regime, "soft", eps1), {})
         for name in sorted(soft1, key=lambda k: soft1[k]["gamma"]):
-            row = {"regime": regime, "dataset": name, "gamma": soft1[name]["gamma"]}
+            row = {"regime": regime, "dataset": name, "gamma": f"{soft1[name]['gamma']:.3g}"}
             for mode in MODES:
                 a = groups.get((regime, mode, eps1), {}).get(name)
                 b = groups.get((regime, mode, eps2), {}).get(name)
