@@ -346,3 +346,23 @@ def test_blocks_of_pairs_reach_the_same_optimum_and_always_descend() -> None:
     pairs = _disjoint_pairs(m, sup, 4)
     assert pairs == [(1, 2), (5, 4), (3, 0)]
     assert all(bool(sup[a]) and m[a] > m[s] for s, a in pairs)
+
+
+def test_exact_2d_gamma_is_below_the_dual_value_of_any_weights() -> None:
+    """Weak duality on a planted circle set where minimising the arc sum by Frank-Wolfe stalled
+    (it returned 0.110): the exact value is at most F(p) for the kernel-SVM dual and for random
+    dual weights, and at least the smallest margin of each one's witness."""
+    from kdlib.margin import certify_gamma_2d, kernel_svm_dual
+    from kdlib.ntk import limit_kernel
+    from kdlib.planted import planted_dataset
+
+    d = planted_dataset(2, 60, 0.01, J=2, seed=0, aligned=False)
+    x, y = d.x.double(), d.y.double()
+    g = exact_gamma_2d(x, y, sides=1024)
+    Q = (y[:, None] * y[None, :]) * limit_kernel(x)
+    weights = [kernel_svm_dual(Q)] + [torch.rand(60, generator=torch.Generator().manual_seed(s), dtype=torch.float64)
+                                      for s in range(20)]
+    for p in weights:
+        c = certify_gamma_2d(x, y, p)
+        assert c.lower <= g <= c.upper
+    assert g < certify_gamma_2d(x, y, weights[0]).upper - 0.005  # well below the kernel-SVM start
