@@ -168,6 +168,17 @@ def device_name(device: str | torch.device) -> str:
             f"{threads} thread{'s' if threads != 1 else ''})")
 
 
+def recorded_threads(record: dict[str, Any]) -> int | None:
+    """The number of CPU threads that computed ``record``, read off its provenance's device name
+    (``"cpu (x86_64, 2 cores, 1 thread)"`` -> 1; older records say ``"1 threads"``); None for a
+    GPU record or a name without it. A regeneration on the CPU uses as many threads, since the
+    thread count changes the order of float sums."""
+    import re
+
+    m = re.search(r"(\d+) threads?\)\s*$", str(record.get("provenance", {}).get("device", "")))
+    return int(m.group(1)) if m else None
+
+
 def _finite(obj: Any) -> Any:
     """Replace NaN/inf by None so the JSON is standard."""
     if isinstance(obj, float) and not math.isfinite(obj):

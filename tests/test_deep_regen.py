@@ -10,14 +10,14 @@ import torch
 
 from kdlib.data import DataUnavailableError
 from kdlib.experiments import deep
-from kdlib.results import ResultStore
+from kdlib.results import ResultStore, recorded_threads
 
 CPU = deep.PROFILE_ORDER[-1]
 
 
 def _one_thread_if(record: dict) -> int:
     threads = torch.get_num_threads()
-    if "1 threads" in record["provenance"]["device"]:
+    if recorded_threads(record) == 1:
         torch.set_num_threads(1)
     return threads
 

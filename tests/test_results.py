@@ -6,6 +6,7 @@ import json
 import types
 
 import pytest
+import torch
 
 from kdlib import results as R
 
@@ -106,3 +107,14 @@ def test_interrupted_sweep_resumes(tmp_path):
     recs = R.load_or_run_many(exp, configs, store=store)
     assert len(calls) == 4  # only the two missing ones ran
     assert [r["config"]["lr"] for r in recs] == [0.1, 0.2, 0.3, 0.4]
+
+
+def test_recorded_threads_reads_the_device_name():
+    from kdlib.results import device_name, recorded_threads
+
+    assert recorded_threads({"provenance": {"device": "cpu (x86_64, 2 cores, 1 thread)"}}) == 1
+    assert recorded_threads({"provenance": {"device": "cpu (x86_64, 2 cores, 1 threads)"}}) == 1
+    assert recorded_threads({"provenance": {"device": "cpu (x86_64, 16 cores, 12 threads)"}}) == 12
+    assert recorded_threads({"provenance": {"device": "NVIDIA H200"}}) is None
+    assert recorded_threads({}) is None
+    assert recorded_threads({"provenance": {"device": device_name("cpu")}}) == torch.get_num_threads()

@@ -42,6 +42,8 @@ def test_chapter6_has_an_executor_parameter_and_no_loop_of_its_own():
 
 def test_chapter6_finds_every_stored_record_through_its_sweeps(monkeypatch):
     import dask.config
+    import distributed  # noqa: F401  (its defaults must be in dask's config before config.set,
+    # whose exit would otherwise drop the whole 'distributed' section that the import adds inside it)
 
     import kdlib.sweep
 
@@ -71,6 +73,8 @@ def test_chapter6_finds_every_stored_record_through_its_sweeps(monkeypatch):
 def test_a_missing_record_would_go_to_the_executor(tmp_path, monkeypatch):
     """The same cells on an empty store do reach the executor (so the test above has power)."""
     import dask.config
+    import distributed  # noqa: F401  (its defaults must be in dask's config before config.set,
+    # whose exit would otherwise drop the whole 'distributed' section that the import adds inside it)
 
     from kdlib.sweep import SweepError
 

@@ -127,7 +127,7 @@ def test_local_sweep_of_six_configs_equals_the_serial_records(tmp_path):
         assert (b["key"], b["config"], b["experiment"]) == (a["key"], a["config"], a["experiment"])
         assert set(b["provenance"]) == set(a["provenance"])  # the same record form either way
         # computed in a worker pinned to one thread; the wall time is the task's own
-        assert b["provenance"]["device"].endswith(" 1 threads)")
+        assert b["provenance"]["device"].endswith(" 1 thread)")
         assert 0 <= b["provenance"]["wall_time_s"] < 60
         assert ResultStore.read(ResultStore(tmp_path / "local").path(sweep_toy.NAME, cfg)) == b
 
@@ -145,7 +145,7 @@ def serial_and_remote(experiment, cfg, tmp_path: Path, cluster: str) -> tuple[di
         torch.set_num_threads(threads)
     [remote] = run_sweep(experiment, [cfg], executor=cluster, store=ResultStore(tmp_path / "c"), progress=False)
     assert remote["key"] == serial["key"] and remote["config"] == serial["config"]
-    assert serial["provenance"]["device"].endswith(" 1 threads)") and remote["provenance"]["device"].endswith(" 1 threads)")
+    assert serial["provenance"]["device"].endswith(" 1 thread)") and remote["provenance"]["device"].endswith(" 1 thread)")
     return serial, remote
 
 

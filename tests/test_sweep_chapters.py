@@ -55,6 +55,8 @@ def test_the_chapter_has_an_executor_parameter_and_no_loop_of_its_own(name):
 @pytest.mark.parametrize("name", CHAPTERS)
 def test_the_chapter_finds_every_stored_record_through_its_sweeps(name, monkeypatch):
     import dask.config
+    import distributed  # noqa: F401  (its defaults must be in dask's config before config.set,
+    # whose exit would otherwise drop the whole 'distributed' section that the import adds inside it)
 
     import kdlib.sweep
 

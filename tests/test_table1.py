@@ -9,7 +9,7 @@ import torch
 
 from kdlib.experiments import table1
 from kdlib.regenerate import config_from_record
-from kdlib.results import ResultStore
+from kdlib.results import ResultStore, recorded_threads
 
 
 @pytest.mark.parametrize(
@@ -69,7 +69,7 @@ def test_stored_reduced_table1_record_regenerates(mnist_raw):
     rec = _stored("reduced")
     cfg = config_from_record(table1, rec)
     threads = torch.get_num_threads()
-    if "1 threads" in rec["provenance"]["device"]:
+    if recorded_threads(rec) == 1:
         torch.set_num_threads(1)
     try:
         out = table1.run(table1.with_changes(cfg, device="cpu"), progress=False)
