@@ -1,11 +1,10 @@
-"""Chapters 1-5 compute their records through kdlib.sweep with an `executor` parameter,
+"""Chapters 1-7 compute their records through kdlib.sweep with an `executor` parameter,
 and with it they still find every stored record (the executor is no part of a key).
 
 Each chapter's parameters cell, the cell that builds its configurations and the cells that
 call ``run_sweep``/``run_sweeps`` are executed as papermill would run them, with
 ``executor`` set to a scheduler address where nothing listens: a record that the store
-lacked would have to be computed there, and the sweep would fail. (Chapters 6 and 7 are
-wired by their owners.)
+lacked would have to be computed there, and the sweep would fail.
 """
 from __future__ import annotations
 
@@ -17,7 +16,8 @@ import pytest
 from kdlib.results import config_key
 
 ROOT = Path(__file__).resolve().parent.parent
-CHAPTERS = ["01_motivation", "02_kernel", "03_margin", "04_soft_labels", "05_hard_labels"]
+CHAPTERS = ["01_motivation", "02_kernel", "03_margin", "04_soft_labels", "05_hard_labels",
+            "06_neuron_scaling", "07_deep_networks"]
 UNREACHABLE = "tcp://127.0.0.1:9"
 #: chapter -> (records variable, configurations variable) after its sweeps
 RESULTS = {
@@ -27,6 +27,9 @@ RESULTS = {
                   ("teacher", "teacher_cfg")],
     "04_soft_labels": [("records", "configs")],
     "05_hard_labels": [("records", "configs")],
+    "06_neuron_scaling": [("gamma_records", "gamma_configs"), ("floor_records", "floor_configs"),
+                          ("records", "configs")],
+    "07_deep_networks": [("measurements", "grid"), ("records", "configs")],
 }
 
 
