@@ -291,7 +291,10 @@ def run_sweep(
 ) -> list[dict[str, Any]]:
     """The records of ``configs`` (in their order), computing the missing ones.
 
-    ``experiment``: a module or module-level object with ``NAME``, ``Config``, ``run``.
+    ``experiment``: a module or module-level object with ``NAME``, ``Config``, ``run``, and
+    optionally ``cost_hint(config) -> float``, a relative cost: the missing configurations are
+    then submitted longest first (with decreasing Dask priorities), which keeps the sweep's
+    wall time near the total divided by the workers when the costs are uneven.
     ``configs``: ``Config`` instances or mappings of ``Config`` fields, all validated
     before anything runs. ``executor``: ``"serial"``, ``"local"`` (a LocalCluster, or
     ``$KDLIB_DASK_SCHEDULER`` when set) or a scheduler address. ``store``: the results
@@ -320,6 +323,9 @@ def run_sweep(
             todo[key] = cfg
     if not todo:
         return [records[k] for k in keys]
+    hint = getattr(experiment, "cost_hint", None)
+    if hint is not None:  # longest first, so that the last task to start is a short one
+        todo = dict(sorted(todo.items(), key=lambda kv: -float(hint(kv[1]))))
 
     bar = tqdm(total=len(todo), desc=f"{name} sweep ({where})", unit="record", disable=not progress)
     try:
@@ -375,8 +381,9 @@ def _run_on_dask(
     failures: list[tuple[Any, BaseException]] = []
     try:
         futures = {}
-        for key, cfg in todo.items():
-            fut = cluster.client.submit(compute_record, ref, cfg, key=f"{name}-{key}", pure=False, retries=0)
+        for rank, (key, cfg) in enumerate(todo.items()):  # earlier in todo: started earlier
+            fut = cluster.client.submit(compute_record, ref, cfg, key=f"{name}-{key}", pure=False, retries=0,
+                                        priority=len(todo) - rank)
             futures[fut] = key
         for fut in as_completed(list(futures), loop=cluster.client.loop):
             key = futures[fut]

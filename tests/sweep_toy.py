@@ -13,6 +13,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 from kdlib.results import RunOutput
 
@@ -49,3 +50,12 @@ def run(config: Config) -> RunOutput:
         raise RuntimeError(f"toy failure at x={config.x}")
     rows = [{"x": config.x, "i": i, "square": config.x * config.x + i, "scaled": config.scale * config.x / 8} for i in range(3)]
     return RunOutput(rows=rows, seeds=[config.x], device="cpu", extra={"toy": True})
+
+
+def cost_hint(config: Config) -> float:
+    """The toy's relative cost, for :data:`HINTED`: larger ``x``, longer task."""
+    return float(config.x)
+
+
+#: the toy with a cost hint, so that a sweep submits the largest ``x`` first
+HINTED = SimpleNamespace(NAME=NAME, Config=Config, run=run, cost_hint=cost_hint)

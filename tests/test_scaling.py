@@ -59,6 +59,19 @@ def test_bank_matches_kdlib_train(mode, B):
     assert float((1 - acc).std()) > 0  # the errors differ across students: the comparison has power
 
 
+@pytest.mark.parametrize("d", [6, 40])  # the block of W X^T recomputed (r <= 32) or kept in a buffer
+def test_bank_blocks_do_not_change_the_iterates(d):
+    """Blocks of 7 rows (cutting through students) and of a whole bank give the same run, early stops included."""
+    data = planted_dataset(d, 90, 0.01, J=4, seed=2, aligned=False)
+    x, y = data.x.float(), data.y.float()
+    kw = dict(soft_targets=None, lr=4.0, B=3.0, max_steps=60)
+    runs = [scaling.train_bank(x, y, [2, 4, 8, 16], [0, 1], [0.3, 0.1], chunk=c, **kw) for c in (7, 10**6)]
+    assert runs[0].first == runs[1].first and runs[0].final_error == runs[1].final_error
+    assert runs[0].row_steps == runs[1].row_steps < 60 * 2 * 30  # some students stopped early: compaction ran
+    with pytest.raises(ValueError, match="chunk"):
+        scaling.train_bank(x, y, [2], [0], [0.1], chunk=0, **kw)
+
+
 def test_early_stopping_does_not_change_m_star():
     """m* from the pruned bank equals m* from each student trained alone to the cap."""
     x, y, _ = _small()

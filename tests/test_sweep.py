@@ -315,6 +315,23 @@ def test_run_sweeps_returns_each_group_in_order_and_computes_a_shared_config_onc
     assert calls(marker) == [0, 1, 2]  # x=2, in both groups, ran once
 
 
+def test_a_cost_hint_starts_the_longest_configs_first_and_keeps_the_order_of_the_records(tmp_path, cluster):
+    marker = tmp_path / "serial"
+    xs = [1, 4, 0, 3, 2, 5]
+    recs = run_sweep(sweep_toy.HINTED, toy_configs(xs, marker), executor="serial",
+                     store=ResultStore(tmp_path / "s1"), progress=False)
+    assert [r["rows"] for r in recs] == [expected_rows(x) for x in xs]
+    order = sorted(Path(marker).glob("call-*"), key=lambda p: int(p.name.split("-")[3]))
+    assert [int(p.name.split("-")[1]) for p in order] == sorted(xs, reverse=True)
+    # on the cluster of two workers, each task 0.4 s: the two largest start first, the two smallest last
+    marker = tmp_path / "cluster"
+    recs = run_sweep(sweep_toy.HINTED, toy_configs(xs, marker, sleep_s=0.4), executor=cluster,
+                     store=ResultStore(tmp_path / "s2"), progress=False)
+    assert [r["rows"] for r in recs] == [expected_rows(x) for x in xs]
+    started = sorted(xs, key=lambda x: (Path(marker) / f"start-{x}").stat().st_mtime_ns)
+    assert set(started[:2]) == {5, 4} and set(started[-2:]) == {1, 0}
+
+
 def test_local_cluster_refuses_a_bad_size():
     from kdlib.sweep import local_cluster
 

@@ -298,6 +298,7 @@ class BankResult:
 def train_bank(
     x: torch.Tensor, y: torch.Tensor, widths: Sequence[int], seeds: Sequence[int], eps: Sequence[float], *,
     soft_targets: torch.Tensor | None, lr: float, B: float, max_steps: int, progress: bool = False, desc: str = "",
+    chunk: int | None = None,
 ) -> BankResult:
     """All ``widths x seeds`` students as one bank of rows, full-batch (projected) gradient descent with
     hand-written gradients and the early stopping of the module docstring.
@@ -312,10 +313,19 @@ def train_bank(
     does not change its output). With ``R = relu(W X^T)`` (``M x n``), the outputs are two segment sums,
     ``f_s = m_s^{-1/2} (sum_{j in s, a_j = +1} R_j - sum_{j in s, a_j = -1} R_j)``, one ``index_add``
     over the ``2k`` groups; the backward pass gathers each row's signed, scaled ``l'`` (``M x n``), masks
-    it with ``R > 0`` and applies one ``addmm``: about eight passes over an ``M x n`` array per step.
+    it with ``R > 0`` and applies one ``addmm``. Rows are independent given the outputs, so both passes
+    run over blocks of ``chunk`` rows (by default about 1 MiB of ``R``, which stays in cache) instead of
+    eight passes over the whole ``M x n`` array. For inputs of few coordinates (``r <= 32``) the backward
+    pass recomputes its block of ``W X^T`` (``2r`` operations per entry, cheaper than reading it back);
+    otherwise the forward pass keeps ``R`` in one buffer allocated per compaction. Each row's arithmetic
+    is the same either way, so the iterates do not depend on ``chunk``.
     """
     widths, seeds, eps = list(widths), list(seeds), list(eps)
     n, d = x.shape
+    chunk = max(64, (1 << 18) // max(n, 1)) if chunk is None else int(chunk)
+    if chunk < 1:
+        raise ValueError(f"chunk must be a positive number of rows, got {chunk}")
+    recompute = d <= 32
     x = x.to(torch.float32).contiguous()
     xT = x.T.contiguous()
     y = y.to(torch.float32)
@@ -352,19 +362,27 @@ def train_bank(
         return (ids, rows, W_all[rows].contiguous(), W0_all[rows].contiguous(), rad_all[rows],
                 2 * remap[g // 2] + g % 2, scale_all[ids])
 
-    def outputs(W: torch.Tensor, grp: torch.Tensor, sc: torch.Tensor, kk: int) -> tuple[torch.Tensor, torch.Tensor]:
-        R = torch.mm(W, xT).clamp_(min=0)  # M x n
-        f2 = torch.zeros(2 * kk, n).index_add_(0, grp, R)
-        return (f2[0::2] - f2[1::2]) * sc[:, None], R  # k_active x n
+    def outputs(W: torch.Tensor, grp: torch.Tensor, sc: torch.Tensor, kk: int,
+                R: torch.Tensor | None) -> torch.Tensor:
+        """``f`` (``k_active x n``), block by block; ``R`` (``M x n``, or ``None`` to recompute later) receives relu(W X^T)."""
+        f2 = torch.zeros(2 * kk, n)
+        for b in range(0, W.shape[0], chunk):
+            Z = torch.mm(W[b:b + chunk], xT, out=None if R is None else R[b:b + chunk]).clamp_(min=0)
+            f2.index_add_(0, grp[b:b + chunk], Z)
+        return (f2[0::2] - f2[1::2]) * sc[:, None]
+
+    def buffer(M: int) -> torch.Tensor | None:
+        return None if recompute else torch.empty(M, n)
 
     def reached(si: int, ki: int, e: int) -> bool:
         v = first[si][ki][e]
         return v is not None and v >= 0
 
     ids, rows, W, W0, rad, grp, sc = compact()
+    R = buffer(W.shape[0])
     bar = tqdm(total=max_steps, desc=desc or "bank", disable=not progress, leave=False)
     while True:
-        f, R = outputs(W, grp, sc, ids.numel())
+        f = outputs(W, grp, sc, ids.numel(), R)
         err = (y * f <= 0).float().mean(1).tolist()
         changed = False
         for j, s in enumerate(ids.tolist()):
@@ -392,17 +410,19 @@ def train_bank(
         if changed:
             W_all[rows] = W
             ids, rows, W, W0, rad, grp, sc = compact()
-            f, R = outputs(W, grp, sc, ids.numel())
+            R = buffer(W.shape[0])
+            f = outputs(W, grp, sc, ids.numel(), R)
         if p is None:
             g = torch.sigmoid(-y * f).mul_(-y)
         else:
             g = torch.sigmoid(f).sub_(p)
         g.mul_(sc[:, None] * (lr / n))
         G2 = torch.stack([g, -g], 1).reshape(2 * g.shape[0], n)  # group 2s: +l', group 2s+1: -l'
-        dZ = torch.ops.aten.threshold_backward(G2.index_select(0, grp), R, 0.0)  # M x n
-        del R
-        W.addmm_(dZ, x, alpha=-1.0)
-        del dZ
+        for b in range(0, W.shape[0], chunk):
+            Wb = W[b:b + chunk]
+            Zb = torch.mm(Wb, xT) if R is None else R[b:b + chunk]
+            dZ = torch.ops.aten.threshold_backward(G2.index_select(0, grp[b:b + chunk]), Zb, 0.0)
+            Wb.addmm_(dZ, x, alpha=-1.0)
         if project:
             delta = W - W0
             factor = torch.clamp(rad / torch.linalg.vector_norm(delta, dim=1).clamp_min(1e-30), max=1.0)
@@ -480,6 +500,16 @@ def make_config(*, dataset: str, regime: str, n: int, t: float = 0.004, d: int =
     gkw = {k: kw.pop(k) for k in ("data_seed", "n_z", "n_eval", "gamma_steps") if k in kw}
     g = GammaConfig(dataset=dataset, n=n, d=d, J=J, t=t, digits=tuple(digits), **gkw)
     return Config(gamma=g, regime=regime, **kw)
+
+
+def cost_hint(cfg: Config) -> float:
+    """Relative compute of one record, for the order in which a sweep starts them (:mod:`kdlib.sweep`):
+    a step of the bank costs about ``rows x n x (r + 30)`` (two products with the ``r`` input coordinates
+    and some thirty cheap passes per entry), ``r = min(n, 784)`` for an MNIST pair in its span, ``d`` for
+    a planted set; both regimes run the same banks up to the step cap."""
+    g = cfg.gamma
+    r = min(g.n, 784) if g.dataset == "mnist" else g.d
+    return float(sum(cfg.widths) * len(cfg.seeds) * cfg.max_steps * g.n * (r + 30))
 
 
 def _train_teacher(cfg: Config, ds: Dataset) -> torch.Tensor:
