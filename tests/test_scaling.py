@@ -41,13 +41,22 @@ def _small():
     return d.x.float(), d.y.float(), torch.sigmoid(d.z).float()
 
 
+def _wide() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Fewer points than twice their coordinates, as an MNIST pair in its span: the bank's outputs form."""
+    d = planted_dataset(40, 60, 0.01, J=4, seed=3, aligned=False)
+    return d.x.float(), d.y.float(), torch.sigmoid(d.z).float()
+
+
+@pytest.mark.parametrize("form", ["weights", "outputs"])
 @pytest.mark.parametrize("mode, B", [("hard", math.inf), ("soft", 1.0), ("hard", 3.0)])
-def test_bank_matches_kdlib_train(mode, B):
-    """Without early stopping (eps never reached) the hand-written gradient steps are kdlib.train's full-batch PGD."""
-    x, y, p = _small()
+def test_bank_matches_kdlib_train(mode, B, form):
+    """Without early stopping (eps never reached) the hand-written gradient steps are kdlib.train's full-batch PGD,
+    in both forms of the bank (on data where each is the one chosen by default)."""
+    x, y, p = _small() if form == "weights" else _wide()
     widths, seeds, T, lr = [2, 4, 8, 16], [0, 1], 40, 2.0
     res = scaling.train_bank(x, y, widths, seeds, [1e-9], soft_targets=p if mode == "soft" else None,
                              lr=lr, B=B, max_steps=T)
+    assert res.projected == (B == 3.0)  # the projection is exercised
     assert res.steps_run == T
     specs = [StudentSpec(w, s) for s in seeds for w in widths]
     bank = StudentBank(specs, x.shape[1])
@@ -59,17 +68,34 @@ def test_bank_matches_kdlib_train(mode, B):
     assert float((1 - acc).std()) > 0  # the errors differ across students: the comparison has power
 
 
-@pytest.mark.parametrize("d", [6, 40])  # the block of W X^T recomputed (r <= 32) or kept in a buffer
-def test_bank_blocks_do_not_change_the_iterates(d):
-    """Blocks of 7 rows (cutting through students) and of a whole bank give the same run, early stops included."""
+@pytest.mark.parametrize("d, form", [(6, "weights"), (40, "weights"), (40, "outputs")])
+def test_bank_blocks_do_not_change_the_iterates(d, form):
+    """Blocks of 7 rows (cutting through students) and of a whole bank give the same run, early stops included
+    (weights form: the block of W X^T recomputed for r <= 32, else kept in a buffer; and the outputs form)."""
     data = planted_dataset(d, 90, 0.01, J=4, seed=2, aligned=False)
     x, y = data.x.float(), data.y.float()
-    kw = dict(soft_targets=None, lr=4.0, B=3.0, max_steps=60)
+    kw = dict(soft_targets=None, lr=4.0, B=3.0, max_steps=60, form=form)
     runs = [scaling.train_bank(x, y, [2, 4, 8, 16], [0, 1], [0.3, 0.1], chunk=c, **kw) for c in (7, 10**6)]
     assert runs[0].first == runs[1].first and runs[0].final_error == runs[1].final_error
     assert runs[0].row_steps == runs[1].row_steps < 60 * 2 * 30  # some students stopped early: compaction ran
     with pytest.raises(ValueError, match="chunk"):
         scaling.train_bank(x, y, [2], [0], [0.1], chunk=0, **kw)
+    with pytest.raises(ValueError, match="form"):
+        scaling.train_bank(x, y, [2], [0], [0.1], **{**kw, "form": "gram"})
+
+
+@pytest.mark.parametrize("B", [math.inf, 0.05])
+def test_the_two_forms_of_the_bank_agree(B):
+    """The outputs form (Z updated through the Gram matrix) follows the weights form to float rounding:
+    the same first steps and final errors, early stops and projections included."""
+    x, y, p = _wide()
+    kw = dict(soft_targets=p, lr=4.0, B=B, max_steps=80)
+    a, b = (scaling.train_bank(x, y, [2, 4, 8, 16, 32], [0, 1, 2], [0.2, 0.05], form=f, **kw)
+            for f in ("weights", "outputs"))
+    assert a.first == b.first and a.steps_run == b.steps_run and a.row_steps == b.row_steps
+    assert np.allclose(a.final_error, b.final_error, atol=1.5 / len(y))
+    assert a.projected == b.projected == math.isfinite(B)
+    assert any(v is not None and v > 0 for row in a.first for col in row for v in col)  # targets were reached
 
 
 def test_early_stopping_does_not_change_m_star():

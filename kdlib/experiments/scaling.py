@@ -298,7 +298,7 @@ class BankResult:
 def train_bank(
     x: torch.Tensor, y: torch.Tensor, widths: Sequence[int], seeds: Sequence[int], eps: Sequence[float], *,
     soft_targets: torch.Tensor | None, lr: float, B: float, max_steps: int, progress: bool = False, desc: str = "",
-    chunk: int | None = None,
+    chunk: int | None = None, form: str | None = None,
 ) -> BankResult:
     """All ``widths x seeds`` students as one bank of rows, full-batch (projected) gradient descent with
     hand-written gradients and the early stopping of the module docstring.
@@ -309,25 +309,39 @@ def train_bank(
     student ``s`` is ``mean_i 1(y_i f_s(x_i) <= 0)`` at the current iterate (``f = 0`` counts as an error).
 
     Layout (for speed; the maths is the same): the rows of all active students are stacked into one
-    ``M x r`` matrix, each student's rows grouped by the sign of ``a_j`` (the order of a student's rows
-    does not change its output). With ``R = relu(W X^T)`` (``M x n``), the outputs are two segment sums,
-    ``f_s = m_s^{-1/2} (sum_{j in s, a_j = +1} R_j - sum_{j in s, a_j = -1} R_j)``, one ``index_add``
-    over the ``2k`` groups; the backward pass gathers each row's signed, scaled ``l'`` (``M x n``), masks
-    it with ``R > 0`` and applies one ``addmm``. Rows are independent given the outputs, so both passes
-    run over blocks of ``chunk`` rows (by default about 1 MiB of ``R``, which stays in cache) instead of
-    eight passes over the whole ``M x n`` array. For inputs of few coordinates (``r <= 32``) the backward
-    pass recomputes its block of ``W X^T`` (``2r`` operations per entry, cheaper than reading it back);
-    otherwise the forward pass keeps ``R`` in one buffer allocated per compaction. Each row's arithmetic
-    is the same either way, so the iterates do not depend on ``chunk``.
+    bank of ``M`` rows, each student's rows grouped by the sign of ``a_j`` (the order of a student's rows
+    does not change its output). With ``Z = W X^T`` (``M x n``) and ``R = relu(Z)``, the outputs are two
+    segment sums, ``f_s = m_s^{-1/2} (sum_{j in s, a_j = +1} R_j - sum_{j in s, a_j = -1} R_j)``, one
+    ``index_add`` over the ``2k`` groups; the backward pass gathers each row's signed, scaled ``l'``
+    (``M x n``) and masks it with ``Z > 0``, which gives ``D = lr dR/dZ``, and the step is ``W <- W - D X``.
+    Rows are independent given the outputs, so both passes run over blocks of ``chunk`` rows (by default
+    about 1 MiB of ``Z``, which stays in cache). Two forms of the same iteration:
+
+    - ``"weights"`` keeps ``W`` (``M x r``): per step ``Z = W X^T`` and ``W -= D X``, ``4 M n r``
+      operations. For few coordinates (``r <= 32``) the backward pass recomputes its block of ``Z``
+      (cheaper than reading it back), else the forward pass keeps ``Z`` in a buffer.
+    - ``"outputs"`` keeps ``Z`` itself: every step moves ``W_j`` by a combination of the inputs, so
+      ``W_j - W_j(0) = C_j X`` with ``C = -sum_t D_t``, and ``Z <- Z - D K`` with the Gram matrix
+      ``K = X X^T``: ``2 M n^2`` operations, half of the other form when ``n = r`` (an MNIST pair in
+      the span of its ``n`` inputs). The projection needs ``||W_j - W_j(0)||^2 = C_j K C_j^T =
+      <C_j, Z_j - Z_j(0)>``, so with a finite ``B`` the form also keeps ``C`` and ``Z(0)``, and a
+      projection scales ``C_j`` and ``Z_j - Z_j(0)`` by the same factor.
+
+    ``form=None`` takes the cheaper one (``"outputs"`` when ``n < 2r``). The forms agree to float
+    rounding (``Z`` is updated, not recomputed); the blocks do not change the iterates at all.
     """
     widths, seeds, eps = list(widths), list(seeds), list(eps)
     n, d = x.shape
     chunk = max(64, (1 << 18) // max(n, 1)) if chunk is None else int(chunk)
     if chunk < 1:
         raise ValueError(f"chunk must be a positive number of rows, got {chunk}")
-    recompute = d <= 32
+    form = form or ("outputs" if n < 2 * d else "weights")
+    if form not in ("weights", "outputs"):
+        raise ValueError(f"form must be 'weights' or 'outputs', got {form!r}")
+    recompute = form == "weights" and d <= 32
     x = x.to(torch.float32).contiguous()
     xT = x.T.contiguous()
+    K = torch.mm(x, xT) if form == "outputs" else None
     y = y.to(torch.float32)
     p = None if soft_targets is None else soft_targets.to(torch.float32)
     specs = [(si, ki) for si in range(len(seeds)) for ki in range(len(widths))]
@@ -340,49 +354,70 @@ def train_bank(
         grps.append(2 * s + (a[order] < 0).long())
         scales.append(1.0 / math.sqrt(m))
         rads.append(torch.full((m,), B / math.sqrt(m)))
-    W0_all = torch.cat(Ws)
-    W_all = W0_all.clone()
+    project = math.isfinite(B)
     grp_all, rad_all = torch.cat(grps), torch.cat(rads)
     scale_all = torch.tensor(scales, dtype=torch.float32)
+    # the per-row state of the form, as whole-bank arrays ("cur" is the iterate: W or Z)
+    if form == "weights":
+        cur0 = torch.cat(Ws)
+    else:
+        cur0 = torch.cat([torch.mm(W, xT) for W in Ws])
+    state_all = {"cur": cur0.clone()}
+    if project:
+        state_all["start"] = cur0
+        if form == "outputs":
+            state_all["C"] = torch.zeros_like(cur0)
+    del Ws, cur0
     k = len(specs)
     first: list[list[list[int | None]]] = [[[-1] * len(eps) for _ in widths] for _ in seeds]
     final_err = [[math.nan] * len(widths) for _ in seeds]
     active = torch.ones(k, dtype=torch.bool)
-    project = math.isfinite(B)
     projected = False  # did the projection ever move a row?
     row_steps = 0
     t = 0
 
-    def compact() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def compact() -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
         ids = torch.nonzero(active).flatten()
         rows = torch.nonzero(active[grp_all // 2]).flatten()
         remap = torch.full((k,), -1, dtype=torch.long)
         remap[ids] = torch.arange(ids.numel())
         g = grp_all[rows]
-        return (ids, rows, W_all[rows].contiguous(), W0_all[rows].contiguous(), rad_all[rows],
-                2 * remap[g // 2] + g % 2, scale_all[ids])
+        st = {name: a[rows].contiguous() for name, a in state_all.items()}
+        return ids, rows, st, rad_all[rows], 2 * remap[g // 2] + g % 2, scale_all[ids]
 
-    def outputs(W: torch.Tensor, grp: torch.Tensor, sc: torch.Tensor, kk: int,
+    def block_z(st: dict[str, torch.Tensor], b: int, R: torch.Tensor | None) -> torch.Tensor:
+        """The block of ``Z`` starting at row ``b`` (computed, read from the buffer, or the state)."""
+        if form == "outputs":
+            return st["cur"][b:b + chunk]
+        if R is None:
+            return torch.mm(st["cur"][b:b + chunk], xT)
+        return R[b:b + chunk]
+
+    def outputs(st: dict[str, torch.Tensor], grp: torch.Tensor, sc: torch.Tensor, kk: int,
                 R: torch.Tensor | None) -> torch.Tensor:
-        """``f`` (``k_active x n``), block by block; ``R`` (``M x n``, or ``None`` to recompute later) receives relu(W X^T)."""
+        """``f`` (``k_active x n``), block by block; ``R`` (or ``None``) receives ``W X^T`` in the weights form."""
         f2 = torch.zeros(2 * kk, n)
-        for b in range(0, W.shape[0], chunk):
-            Z = torch.mm(W[b:b + chunk], xT, out=None if R is None else R[b:b + chunk]).clamp_(min=0)
-            f2.index_add_(0, grp[b:b + chunk], Z)
+        M = st["cur"].shape[0]
+        for b in range(0, M, chunk):
+            if form == "weights":
+                Z = torch.mm(st["cur"][b:b + chunk], xT, out=None if R is None else R[b:b + chunk])
+            else:
+                Z = st["cur"][b:b + chunk]
+            f2.index_add_(0, grp[b:b + chunk], Z.clamp(min=0))
         return (f2[0::2] - f2[1::2]) * sc[:, None]
 
     def buffer(M: int) -> torch.Tensor | None:
-        return None if recompute else torch.empty(M, n)
+        return torch.empty(M, n) if form == "weights" and not recompute else None
 
     def reached(si: int, ki: int, e: int) -> bool:
         v = first[si][ki][e]
         return v is not None and v >= 0
 
-    ids, rows, W, W0, rad, grp, sc = compact()
-    R = buffer(W.shape[0])
+    ids, rows, st, rad, grp, sc = compact()
+    R = buffer(st["cur"].shape[0])
     bar = tqdm(total=max_steps, desc=desc or "bank", disable=not progress, leave=False)
     while True:
-        f = outputs(W, grp, sc, ids.numel(), R)
+        f = outputs(st, grp, sc, ids.numel(), R)
         err = (y * f <= 0).float().mean(1).tolist()
         changed = False
         for j, s in enumerate(ids.tolist()):
@@ -408,28 +443,38 @@ def train_bank(
         if t == max_steps or not bool(active.any()):
             break
         if changed:
-            W_all[rows] = W
-            ids, rows, W, W0, rad, grp, sc = compact()
-            R = buffer(W.shape[0])
-            f = outputs(W, grp, sc, ids.numel(), R)
+            for name, a in st.items():
+                state_all[name][rows] = a
+            ids, rows, st, rad, grp, sc = compact()
+            R = buffer(st["cur"].shape[0])
+            f = outputs(st, grp, sc, ids.numel(), R)
         if p is None:
             g = torch.sigmoid(-y * f).mul_(-y)
         else:
             g = torch.sigmoid(f).sub_(p)
         g.mul_(sc[:, None] * (lr / n))
         G2 = torch.stack([g, -g], 1).reshape(2 * g.shape[0], n)  # group 2s: +l', group 2s+1: -l'
-        for b in range(0, W.shape[0], chunk):
-            Wb = W[b:b + chunk]
-            Zb = torch.mm(Wb, xT) if R is None else R[b:b + chunk]
-            dZ = torch.ops.aten.threshold_backward(G2.index_select(0, grp[b:b + chunk]), Zb, 0.0)
-            Wb.addmm_(dZ, x, alpha=-1.0)
-        if project:
-            delta = W - W0
-            factor = torch.clamp(rad / torch.linalg.vector_norm(delta, dim=1).clamp_min(1e-30), max=1.0)
-            torch.addcmul(W0, delta, factor[:, None], out=W)
-            if not projected and bool((factor < 1).any()):
-                projected = True
-        row_steps += int(W.shape[0])
+        cur = st["cur"]
+        step_by = x if form == "weights" else K
+        for b in range(0, cur.shape[0], chunk):
+            D = torch.ops.aten.threshold_backward(G2.index_select(0, grp[b:b + chunk]), block_z(st, b, R), 0.0)
+            cb = cur[b:b + chunk]
+            cb.addmm_(D, step_by, alpha=-1.0)
+            if project:  # row by row, so within the block while it is in cache
+                sb = st["start"][b:b + chunk]
+                delta = cb - sb
+                if form == "weights":
+                    norm = torch.linalg.vector_norm(delta, dim=1)
+                else:  # ||C_j X||^2 = <C_j, Z_j - Z_j(0)>
+                    Cb = st["C"][b:b + chunk].sub_(D)
+                    norm = (delta * Cb).sum(1).clamp_min_(0).sqrt_()
+                factor = torch.clamp(rad[b:b + chunk] / norm.clamp_min(1e-30), max=1.0)
+                torch.addcmul(sb, delta, factor[:, None], out=cb)
+                if form == "outputs":
+                    Cb.mul_(factor[:, None])
+                if not projected and bool((factor < 1).any()):
+                    projected = True
+        row_steps += int(cur.shape[0])
         t += 1
         bar.update(1)
     bar.close()
