@@ -254,3 +254,18 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
     assert scaling.eps_rows(recs, 0.05, 0.01)
     assert {r["regime"] for r in scaling.crossing_rows(recs)} == {"theory", "practice"}
     scaling.plot_scaling(recs, 0.01, n=60)
+
+
+def test_sweep_span_on_hand_made_provenance():
+    def rec(end: str, wall: float) -> dict:
+        return {"provenance": {"date": end, "wall_time_s": wall}}
+
+    recs = [rec("2026-01-01T10:10:00+00:00", 600), rec("2026-01-01T10:20:00+00:00", 300),
+            rec("2026-01-01T10:12:00+00:00", 720)]
+    sp = scaling.sweep_span(recs)
+    # first start 10:00 (10:10 - 600 s and 10:12 - 720 s), last end 10:20: 20 minutes for 27 minutes of compute
+    assert sp["wall_minutes"] == pytest.approx(20) and sp["compute_minutes"] == pytest.approx(27)
+    assert sp["concurrency"] == pytest.approx(27 / 20)
+    assert "20.0 minutes" in scaling.describe_span(recs) and "10:00" in scaling.describe_span(recs)
+    with pytest.raises(ValueError):
+        scaling.sweep_span([])

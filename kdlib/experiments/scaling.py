@@ -1047,6 +1047,34 @@ def cost_rows(records: Sequence[dict]) -> list[dict]:
     return [out[k] for k in sorted(out)]
 
 
+def sweep_span(records: Sequence[dict]) -> dict:
+    """When and how fast the records were computed: ``start`` (the earliest record's end time minus its
+    wall time), ``end`` (the latest end time), ``wall_minutes = end - start``, ``compute_minutes`` (the
+    records' wall times summed) and ``concurrency = compute / wall`` (about the number of workers that
+    were busy, when the records came from one sweep). Times from the provenance, UTC."""
+    from datetime import datetime, timedelta
+
+    if not records:
+        raise ValueError("no records")
+    ends = [datetime.fromisoformat(r["provenance"]["date"]) for r in records]
+    walls = [float(r["provenance"]["wall_time_s"]) for r in records]
+    start = min(e - timedelta(seconds=w) for e, w in zip(ends, walls))
+    end = max(ends)
+    wall = (end - start).total_seconds() / 60
+    compute = sum(walls) / 60
+    return {"start": start, "end": end, "wall_minutes": wall, "compute_minutes": compute,
+            "concurrency": compute / wall if wall > 0 else float("nan")}
+
+
+def describe_span(records: Sequence[dict]) -> str:
+    """One sentence on :func:`sweep_span`, for the chapter."""
+    sp = sweep_span(records)
+    return (f"These {len(records)} records were computed between {sp['start']:%Y-%m-%d %H:%M} and "
+            f"{sp['end']:%H:%M} UTC: **{sp['wall_minutes']:.1f} minutes** of wall-clock time for "
+            f"{sp['compute_minutes']:.1f} minutes of compute, {sp['concurrency']:.2f} records at a time "
+            f"on average.")
+
+
 def cap_errors(records: Sequence[dict], regime: str, mode: str, *, min_seeds: int = 3) -> dict[str, dict]:
     """Training error at the step cap against width: ``dataset -> {"gamma", "widths", "error"}`` with the
     median over the seeds whose student of that width ran to the cap without reaching the smallest
