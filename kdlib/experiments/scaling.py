@@ -387,12 +387,21 @@ def train_bank(
         st = {name: a[rows].contiguous() for name, a in state_all.items()}
         return ids, rows, st, rad_all[rows], 2 * remap[g // 2] + g % 2, scale_all[ids]
 
+    # block-sized scratch arrays, allocated once: a hot loop that allocated its blocks would ask the
+    # allocator for megabytes thousands of times per second, and under a glibc set to return freed
+    # memory at once (Dask's workers set MALLOC_TRIM_THRESHOLD_) every block would fault its pages in
+    # again: seven times slower on the circle
+    rows_max = min(chunk, int(grp_all.numel()))
+    zbuf, rbuf, gbuf, dbuf = (torch.empty(rows_max, n) for _ in range(4))
+    pbuf = torch.empty(rows_max, d) if form == "weights" and project else None
+
     def block_z(st: dict[str, torch.Tensor], b: int, R: torch.Tensor | None) -> torch.Tensor:
         """The block of ``Z`` starting at row ``b`` (computed, read from the buffer, or the state)."""
         if form == "outputs":
             return st["cur"][b:b + chunk]
         if R is None:
-            return torch.mm(st["cur"][b:b + chunk], xT)
+            Wb = st["cur"][b:b + chunk]
+            return torch.mm(Wb, xT, out=zbuf[:Wb.shape[0]])
         return R[b:b + chunk]
 
     def outputs(st: dict[str, torch.Tensor], grp: torch.Tensor, sc: torch.Tensor, kk: int,
@@ -401,11 +410,12 @@ def train_bank(
         f2 = torch.zeros(2 * kk, n)
         M = st["cur"].shape[0]
         for b in range(0, M, chunk):
+            rb = min(chunk, M - b)
             if form == "weights":
-                Z = torch.mm(st["cur"][b:b + chunk], xT, out=None if R is None else R[b:b + chunk])
+                Z = torch.mm(st["cur"][b:b + chunk], xT, out=zbuf[:rb] if R is None else R[b:b + chunk])
             else:
                 Z = st["cur"][b:b + chunk]
-            f2.index_add_(0, grp[b:b + chunk], Z.clamp(min=0))
+            f2.index_add_(0, grp[b:b + chunk], torch.clamp(Z, min=0, out=rbuf[:rb]))
         return (f2[0::2] - f2[1::2]) * sc[:, None]
 
     def buffer(M: int) -> torch.Tensor | None:
@@ -459,7 +469,9 @@ def train_bank(
         cur = st["cur"]
         step_by = x if form == "weights" else K
         for b in range(0, cur.shape[0], chunk):
-            D = torch.ops.aten.threshold_backward(G2.index_select(0, grp[b:b + chunk]), block_z(st, b, R), 0.0)
+            rb = min(chunk, cur.shape[0] - b)
+            Gb = torch.index_select(G2, 0, grp[b:b + chunk], out=gbuf[:rb])
+            D = torch.ops.aten.threshold_backward.grad_input(Gb, block_z(st, b, R), 0.0, grad_input=dbuf[:rb])
             cb = cur[b:b + chunk]
             if recompute:  # D X with few columns: as X^T D^T, a product BLAS runs several times faster
                 cb.sub_(torch.mm(xT, D.T).T)
@@ -467,17 +479,21 @@ def train_bank(
                 cb.addmm_(D, step_by, alpha=-1.0)
             if project:  # row by row, so within the block while it is in cache
                 sb = st["start"][b:b + chunk]
-                delta = cb - sb
                 if form == "weights":
-                    norm = torch.linalg.vector_norm(delta, dim=1)
-                else:  # ||C_j X||^2 = <C_j, Z_j - Z_j(0)>
+                    delta = torch.sub(cb, sb, out=pbuf[:rb])
+                    factor = torch.clamp(rad[b:b + chunk] / torch.linalg.vector_norm(delta, dim=1).clamp_min(1e-30),
+                                         max=1.0)
+                    torch.addcmul(sb, delta, factor[:, None], out=cb)
+                    moved = bool((factor < 1).any())
+                else:  # ||C_j X||^2 = <C_j, Z_j - Z_j(0)> = <C_j, Z_j> - <C_j, Z_j(0)>
                     Cb = st["C"][b:b + chunk].sub_(D)
-                    norm = (delta * Cb).sum(1).clamp_min_(0).sqrt_()
-                factor = torch.clamp(rad[b:b + chunk] / norm.clamp_min(1e-30), max=1.0)
-                torch.addcmul(sb, delta, factor[:, None], out=cb)
-                if form == "outputs":
-                    Cb.mul_(factor[:, None])
-                if not projected and bool((factor < 1).any()):
+                    norm2 = torch.linalg.vecdot(Cb, cb, dim=1) - torch.linalg.vecdot(Cb, sb, dim=1)
+                    factor = torch.clamp(rad[b:b + chunk] / norm2.clamp_min_(0).sqrt_().clamp_min(1e-30), max=1.0)
+                    moved = bool((factor < 1).any())
+                    if moved:  # only then: a factor of 1 leaves the row as it is (D is spent: its block is free)
+                        torch.addcmul(sb, torch.sub(cb, sb, out=dbuf[:rb]), factor[:, None], out=cb)
+                        Cb.mul_(factor[:, None])
+                if moved:
                     projected = True
         row_steps += int(cur.shape[0])
         t += 1
