@@ -332,6 +332,22 @@ def test_a_cost_hint_starts_the_longest_configs_first_and_keeps_the_order_of_the
     assert set(started[:2]) == {5, 4} and set(started[-2:]) == {1, 0}
 
 
+def _malloc_trim() -> str | None:
+    return os.environ.get("MALLOC_TRIM_THRESHOLD_")
+
+
+def test_local_workers_keep_glibc_defaults_for_freed_memory(cluster):
+    """Dask's own default (MALLOC_TRIM_THRESHOLD_=65536) is not passed to our workers, also for a
+    second cluster started by the same process (the first one's nanny put it into os.environ)."""
+    import kdlib.sweep
+    from dask.distributed import Client
+
+    if kdlib.sweep._USER_MALLOC_TRIM is not None:
+        pytest.skip("MALLOC_TRIM_THRESHOLD_ was set by the user: the workers keep it")
+    with Client(cluster, set_as_default=False) as client:
+        assert set(client.run(_malloc_trim).values()) == {None}
+
+
 def test_local_cluster_refuses_a_bad_size():
     from kdlib.sweep import local_cluster
 
