@@ -9,8 +9,7 @@ full-batch steps (no early stopping: the target is never reached), once as one b
 function, and prints students trained per second for both, their ratio, the gain of the
 bank's blocks of rows over a single block, for n < 2d the gain of its outputs form over its
 weights form (see ``train_bank``), and the time of one step of the whole bank, all measured
-in this process. One thread by default, as the
-sweep's workers run.
+in this process. One thread by default, as the sweep's workers run.
 """
 from __future__ import annotations
 
