@@ -223,14 +223,14 @@ def run_gamma(g: GammaConfig) -> RunOutput:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     ds = load_dataset(g)
     e = estimate_gamma(ds.x, ds.y, n_z=g.n_z, n_eval=g.n_eval, steps=g.gamma_steps, seed=0)
-    lo, hi = e.interval(3.0)
+    lo, hi = e.asymptotic_interval(3.0)
     sup = e.support()
     row = {
         "dataset": g.label, "kind": g.dataset, "t": g.t if g.dataset == "planted" else None,
         "digits": list(g.digits) if g.dataset == "mnist" else None, "n": len(ds.y),
         "coords": int(ds.x.shape[1]), "ambient_d": ds.ambient_d,
         "lower": e.lower, "upper": e.upper, "lower_se": e.lower_se, "upper_se": e.upper_se,
-        "mc_lo": lo, "mc_hi": hi, "mc_rel_width": e.relative_width(3.0),
+        "mc_lo": lo, "mc_hi": hi, "mc_rel_width": e.relative_width((lo, hi)),
         "svm_upper": e.svm_upper, "c": e.c, "fw_steps": e.steps,
         "planted_min_margin": float((ds.y.double() * ds.planted_z).min()) if ds.planted_z is not None else None,
         "positive_fraction": float((ds.y > 0).float().mean()),

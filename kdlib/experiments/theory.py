@@ -276,7 +276,7 @@ def teacher_and_lemma6(cfg: Config, x: torch.Tensor, y: torch.Tensor) -> tuple[C
     gamma = float(margins.min())
     if not gamma > 0:
         raise RuntimeError(f"the witness has no positive margin on this sample (min y z = {gamma:.3g}); raise n_z or gamma_steps")
-    lo, hi = est.interval(3.0)
+    lo, hi = est.asymptotic_interval(3.0)
     rows: list[dict] = [{
         "kind": "teacher", "n": n, "d": d, "gamma": gamma, "gamma_lower": est.lower, "gamma_upper": est.upper,
         "gamma_interval_lo": lo, "gamma_interval_hi": hi, "z_se_max": float(est.margins_se.max()),
