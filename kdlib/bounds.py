@@ -21,11 +21,14 @@ published. They differ in:
 - **Corollary 4.** It is Theorem 2 with ``beta = gamma^2 eps / 32`` (Lemma 3), hence
   ``eta <= gamma^2 eps / 96`` and ``T >= 9216 / (gamma^4 eps^2)``; the printed
   ``eta <= gamma^2 eps / 3`` and ``T >= 9 / (gamma^4 eps^2)`` drop the 32.
-- **Lemma 6.** With the symmetric initialisation only ``m/2`` rows of ``W(0)`` are
-  independent, and Hoeffding over ``m/2`` terms in ``[-1, 1]`` gives
-  ``sqrt(4 ln(2n/delta) / m)``; the printed radius is ``sqrt(2 ln(2n/delta) / m)``.
 - **Proposition 5, headline.** Expanding the square gives ``m = O(ln^2(1/beta) / gamma^4)``;
   the paper's headline says ``ln(1/eps)``. The formula itself is the same in both forms.
+
+Lemma 6's printed radius ``sqrt(2 ln(2n/delta) / m)`` holds as printed (both forms): with the
+symmetric initialisation only ``m/2`` rows of ``W(0)`` are independent, but each term vanishes
+on half of the directions, which halves its sub-Gaussian variance proxy (book, Chapter 4).
+Hoeffding over the ``m/2`` rows, which ignores that, gives the weaker
+``sqrt(4 ln(2n/delta) / m)`` (:func:`lemma6_hoeffding_radius`).
 
 Also here: the width that *our* proof of Theorem 2 (book, Chapter 4) gives,
 :func:`theorem2_width_our_proof`, which is smaller than the printed one.
@@ -47,6 +50,7 @@ __all__ = [
     "lemma3_factor",
     "lemma3_error_bound",
     "lemma6_radius",
+    "lemma6_hoeffding_radius",
     "corollary4",
     "proposition5",
     "proposition5_for_error",
@@ -214,19 +218,39 @@ def lemma3_error_bound(kl: float, gamma: float) -> float:
     return min(1.0, lemma3_factor(gamma) * float(kl))
 
 
-def lemma6_radius(n: int, m: int, delta: float, *, form: str = "corrected") -> float:
-    """Lemma 6: ``max_i |f_i^0(U) - z_i|`` is at most this with probability ``>= 1 - delta``.
-
-    ``corrected``: ``sqrt(4 ln(2n/delta) / m)`` (only ``m/2`` independent rows under the
-    symmetric initialisation); ``printed``: ``sqrt(2 ln(2n/delta) / m)``.
-    """
-    form = _check_form(form)
+def _check_lemma6(n: int, m: int, delta: float) -> float:
     _check_n(n)
     if isinstance(m, bool) or not isinstance(m, int) or m < 2:
         raise ValueError(f"width m must be an integer >= 2, got {m!r}")
-    delta = _check_open01("delta", delta)
-    k = 4.0 if form == "corrected" else 2.0
-    return math.sqrt(k * math.log(2.0 * n / delta) / m)
+    return _check_open01("delta", delta)
+
+
+def lemma6_radius(n: int, m: int, delta: float, *, form: str = "corrected") -> float:
+    """Lemma 6: ``max_i |f_i^0(U) - z_i| <= sqrt(2 ln(2n/delta) / m)`` with probability ``>= 1 - delta``.
+
+    The printed radius is correct, so both forms give it. Proof (book, Chapter 4): ``f_i^0(U)``
+    is the mean of ``k = m/2`` independent terms ``1(<z, x_i> > 0) <v(z), x_i>``, each 0 on half of
+    the directions and in ``[-1, 1]`` on the other half; by convexity of the exponential the
+    moment-generating function of a centred term is at most that of the three-point law on
+    ``{-1, 0, 1}`` with mass 1/2 at 0 and the same mean, whose sub-Gaussian variance proxy is at
+    most 1/2. Chernoff's bound gives ``P(|f_i^0(U) - z_i| >= s) <= 2 exp(-k s^2)``
+    ``= 2 exp(-m s^2 / 2)``, and a union bound over the ``n`` points the radius.
+    """
+    _check_form(form)
+    delta = _check_lemma6(n, m, delta)
+    return math.sqrt(2.0 * math.log(2.0 * n / delta) / m)
+
+
+def lemma6_hoeffding_radius(n: int, m: int, delta: float) -> float:
+    """The weaker radius ``sqrt(4 ln(2n/delta) / m)`` that Hoeffding's inequality gives for Lemma 6.
+
+    Hoeffding over the ``m/2`` independent rows treats each term as an arbitrary variable in
+    ``[-1, 1]`` (variance proxy 1), ignoring that it vanishes on half of the directions:
+    ``P(|f_i^0(U) - z_i| >= s) <= 2 exp(-m s^2 / 4)``. Valid, but ``sqrt 2`` larger than
+    :func:`lemma6_radius` (the book's former "corrected" radius).
+    """
+    delta = _check_lemma6(n, m, delta)
+    return math.sqrt(4.0 * math.log(2.0 * n / delta) / m)
 
 
 def corollary4(n: int, c: float, gamma: float, eps: float, delta: float, *, form: str = "corrected") -> Requirement:

@@ -85,9 +85,54 @@ def test_lemma3_and_lemma6():
     assert bounds.lemma3_factor(0.1) == pytest.approx(3200.0)
     assert bounds.lemma3_error_bound(1e-5, 0.1) == pytest.approx(0.032)
     assert bounds.lemma3_error_bound(1.0, 0.1) == 1.0
-    # ln(2 * 50 / 0.1) = ln(1000): corrected sqrt(4 * 6.907755 / 100), printed sqrt(2 * ... / 100)
-    assert bounds.lemma6_radius(50, 100, 0.1) == pytest.approx(0.525652, rel=1e-5)
+    # ln(2 * 50 / 0.1) = ln(1000): sqrt(2 * 6.907755 / 100) in both forms (the printed radius holds);
+    # Hoeffding over m/2 rows gives sqrt(4 * 6.907755 / 100)
+    assert bounds.lemma6_radius(50, 100, 0.1) == pytest.approx(0.371692, rel=1e-5)
     assert bounds.lemma6_radius(50, 100, 0.1, form="printed") == pytest.approx(0.371692, rel=1e-5)
+    assert bounds.lemma6_hoeffding_radius(50, 100, 0.1) == pytest.approx(0.525652, rel=1e-5)
+
+
+def _three_point_tail(k: int, s: float, a: float = 0.0) -> float:
+    """Exact ``P(|mean of k i.i.d. T - E T| >= s)`` for the three-point law T on {-1, 0, 1} with
+    ``P(0) = 1/2``, ``P(+-1) = (1 +- a)/4`` (the extremal law of Lemma 6's proof), by convolution."""
+    import numpy as np
+
+    law = np.array([(1 - a) / 4, 0.5, (1 + a) / 4])  # values -1, 0, 1
+    dist = np.array([1.0])
+    for _ in range(k):
+        dist = np.convolve(dist, law)
+    sums = np.arange(-k, k + 1)
+    return float(dist[np.abs(sums / k - a / 2) >= s - 1e-12].sum())
+
+
+@pytest.mark.parametrize("delta", [0.5, 0.1, 0.01])
+@pytest.mark.parametrize("a", [0.0, 0.5])
+def test_lemma6_printed_radius_holds_for_the_extremal_three_point_law(delta: float, a: float) -> None:
+    """The proof's extremal case, one point (n = 1): f_i^0(U) is the mean of m/2 independent terms that
+    vanish on half the directions. At the printed radius the exact tail probability stays below delta for
+    every even m up to 200; the Hoeffding radius is sqrt 2 larger and its tail far smaller still.
+    A radius 40 % below the printed one fails for some m (so the check can fail)."""
+    worst = worst_small = 0.0
+    for m in range(2, 201, 2):
+        r = bounds.lemma6_radius(1, m, delta)
+        p = _three_point_tail(m // 2, r, a)
+        assert p <= delta, (m, p)
+        assert _three_point_tail(m // 2, bounds.lemma6_hoeffding_radius(1, m, delta), a) <= p
+        worst = max(worst, p / delta)
+        worst_small = max(worst_small, _three_point_tail(m // 2, 0.6 * r, a) / delta)
+    assert worst <= 0.35  # exact tails at most about a third of delta here
+    assert worst_small > 1.0 or delta > 0.1
+
+
+def test_lemma6_subgaussian_proxy_of_the_three_point_law_is_one_half() -> None:
+    """The key step: for every mean, ln E exp(lambda (T - E T)) <= lambda^2 / 4 (variance proxy 1/2)."""
+    import numpy as np
+
+    lam = np.linspace(1e-3, 40.0, 20001)
+    for a in np.linspace(-1.0, 1.0, 81):
+        mu = a / 2
+        mgf = 0.5 * np.exp(-lam * mu) + (1 + a) / 4 * np.exp(lam * (1 - mu)) + (1 - a) / 4 * np.exp(-lam * (1 + mu))
+        assert bool((np.log(mgf) <= lam**2 / 4 + 1e-12).all()), a
 
 
 @pytest.mark.parametrize("form", bounds.FORMS)
