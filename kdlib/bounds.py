@@ -19,8 +19,9 @@ published. They differ in:
   corrected requirement is ``T >= 3/(eta beta)`` (equal to ``9/beta^2`` at
   ``eta = beta/3``).
 - **Corollary 4.** It is Theorem 2 with ``beta = gamma^2 eps / 32`` (Lemma 3), hence
-  ``eta <= gamma^2 eps / 96`` and ``T >= 9216 / (gamma^4 eps^2)``; the printed
-  ``eta <= gamma^2 eps / 3`` and ``T >= 9 / (gamma^4 eps^2)`` drop the 32.
+  ``eta <= gamma^2 eps / 96`` and ``T >= 96 / (eta gamma^2 eps)``, which is
+  ``9216 / (gamma^4 eps^2)`` at the largest step; the printed ``eta <= gamma^2 eps / 3`` and
+  ``T >= 9 / (gamma^4 eps^2)`` drop the 32 and, like Theorem 2's, keep ``T`` fixed as the step shrinks.
 - **Proposition 5, headline.** Expanding the square gives ``m = O(ln^2(1/beta) / gamma^4)``;
   the paper's headline says ``ln(1/eps)``. The formula itself is the same in both forms.
 
@@ -253,23 +254,27 @@ def lemma6_hoeffding_radius(n: int, m: int, delta: float) -> float:
     return math.sqrt(4.0 * math.log(2.0 * n / delta) / m)
 
 
-def corollary4(n: int, c: float, gamma: float, eps: float, delta: float, *, form: str = "corrected") -> Requirement:
+def corollary4(n: int, c: float, gamma: float, eps: float, delta: float, *, eta: float | None = None,
+               form: str = "corrected") -> Requirement:
     """Corollary 4 (soft labels, classification error ``<= eps``): Theorem 2 with ``beta = gamma^2 eps / 32``.
 
     Width ``(C2 / (gamma^2 eps)) (bracket)^2``, ``C2 = 32 C1``, in both forms; ``B = 1``.
-    Corrected: ``eta = gamma^2 eps / 96`` and ``T = 9216 / (gamma^4 eps^2)``.
-    Printed: ``eta = gamma^2 eps / 3`` and ``T = 9 / (gamma^4 eps^2)``.
+    Corrected: a step ``eta <= gamma^2 eps / 96`` (``beta/3``; ``eta=None`` takes the largest) and
+    ``T >= 3 / (eta beta) = 96 / (eta gamma^2 eps)`` iterations, which is ``9216 / (gamma^4 eps^2)``
+    at the largest step: the iteration count grows as the step shrinks (book, appendix, slips 5 and 8).
+    Printed: ``eta <= gamma^2 eps / 3`` and ``T >= 9 / (gamma^4 eps^2)`` whatever the step.
     """
     form = _check_form(form)
     gamma = _check_gamma(gamma)
     eps = _check_open01("eps", eps)
     delta = _check_open01("delta", delta, 1.0 / 3.0)
     beta = gamma**2 * eps / 32.0
+    eta_max = beta / 3.0 if form == "corrected" else gamma**2 * eps / 3.0
+    eta = eta_max if eta is None else float(eta)
+    if not (0.0 < eta <= eta_max * (1 + 1e-12)):
+        raise ValueError(f"Corollary 4 ({form}) needs a step size 0 < eta <= {eta_max:g}, got {eta!r}")
     width = C2 / (gamma**2 * eps) * soft_bracket(n, c, delta) ** 2
-    if form == "corrected":
-        eta, steps = beta / 3.0, 9.0 / beta**2
-    else:
-        eta, steps = gamma**2 * eps / 3.0, 9.0 / (gamma**4 * eps**2)
+    steps = 3.0 / (eta * beta) if form == "corrected" else 9.0 / (gamma**4 * eps**2)
     return Requirement("Corollary 4", form, width, eta, steps, 1.0, beta, eps, 1.0 - 3.0 * delta)
 
 

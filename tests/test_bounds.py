@@ -195,3 +195,44 @@ def test_even_ceil():
     assert bounds.even_ceil(3.0) == 4
     assert bounds.even_ceil(4.0) == 4
     assert bounds.even_ceil(4.01) == 6
+
+
+def _kl(p: float, q: float) -> float:
+    return p * math.log(p / q) + (1 - p) * math.log((1 - p) / (1 - q))
+
+
+def _sigmoid(u: float) -> float:
+    return 1.0 / (1.0 + math.exp(-u))
+
+
+def test_corollary4_iterations_grow_as_the_step_shrinks_against_slip8():
+    """Corollary 4 as corrected asks for T >= 96 / (eta gamma^2 eps), 9216 / (gamma^4 eps^2) at the largest
+    step, so eta T is the same for every step. Slip 8's example shows why T cannot stay fixed: every
+    gradient of the soft loss has Frobenius norm <= 1 and the projection does not move W(0), so
+    ||W(t) - W(0)||_F <= eta t, and |f(x; W) - f(x; W(0))| <= ||W - W(0)||_F ||x|| with f(x; W(0)) = 0.
+    A point with teacher logit z_i >= gamma then keeps a KL of at least KL(sigma(gamma) || sigma(eta T)) on
+    every iterate, so the averaged KL of the first T steps exceeds beta = gamma^2 eps / 32 once eta T is
+    small: with T fixed at the largest step's count, the printed form's promise fails for small steps."""
+    n, c, gamma, eps, delta = 1000, 1.0, 0.1, 0.1, 0.1
+    top = bounds.corollary4(n, c, gamma, eps, delta)
+    beta = top.loss_target
+    assert beta == pytest.approx(gamma**2 * eps / 32)
+    assert top.lr == pytest.approx(gamma**2 * eps / 96)
+    assert top.steps == pytest.approx(9216 / (gamma**4 * eps**2))
+    previous = top.steps
+    for k in (2.0, 10.0, 1e3, 1e8):
+        r = bounds.corollary4(n, c, gamma, eps, delta, eta=top.lr / k)
+        assert r.steps == pytest.approx(96 / (r.lr * gamma**2 * eps)) and r.steps > previous
+        assert r.lr * r.steps == pytest.approx(top.lr * top.steps)  # the same distance budget eta T
+        assert r.width == top.width
+        previous = r.steps
+        # T held at the largest step's count: the iterates cannot leave a ball of radius eta T
+        reach = (top.lr / k) * top.steps
+        kl_floor = _kl(_sigmoid(gamma), _sigmoid(min(reach, gamma)))
+        if k >= 1e8:  # eta T = 96 / (gamma^2 eps k) < gamma / 100
+            assert kl_floor > beta, (k, kl_floor, beta)  # learns nothing: the fixed T is wrong
+    # the printed form keeps T whatever the step, which the floor above refutes
+    pr = [bounds.corollary4(n, c, gamma, eps, delta, eta=e, form="printed").steps for e in (1e-4, 1e-9)]
+    assert pr[0] == pr[1] == pytest.approx(9 / (gamma**4 * eps**2))
+    with pytest.raises(ValueError, match="step size"):
+        bounds.corollary4(n, c, gamma, eps, delta, eta=2 * top.lr)
