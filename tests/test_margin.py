@@ -393,28 +393,21 @@ def test_certified_interval_covers_the_exact_circle_gamma_over_many_repeats() ->
     fixed weights p, ``min_i m_i(p)`` (the lower end's) and ``F(p)`` (the upper end's). Over independent
     fresh draws, each end may miss its target with probability at most (1 - confidence)/2; with 300 repeats
     at confidence 0.9, a binomial(300, 0.05) count exceeds 27 with probability below 1e-4."""
-    from kdlib.margin import certify_gamma_2d, evaluate_witness, solve_gamma_2d
+    from kdlib.coverage import certificate_coverage
+    from kdlib.margin import certify_gamma_2d, solve_gamma_2d
     from kdlib.planted import planted_dataset
 
     d = planted_dataset(2, 100, 0.05, J=2, seed=0, aligned=False)
     x, y = d.x.to(torch.float64), d.y.to(torch.float64)
-    gamma = solve_gamma_2d(x, y, sides=1024).gamma
     e = estimate_gamma(x, y, n_z=512, n_eval=1024, steps=100, seed=0, dtype=torch.float64)
     exact = certify_gamma_2d(x, y, e.p)
+    gamma = solve_gamma_2d(x, y, sides=1024).gamma
     assert exact.lower <= gamma <= exact.upper
-    reps, conf = 300, 0.9
-    miss_lo = miss_hi = outside = 0
-    widths = []
-    for r in range(reps):
-        f = evaluate_witness(e.p, x, y, n_eval=2048, seed=1000 + r)
-        lo, hi = f.certified_interval(conf)
-        miss_lo += lo > exact.lower
-        miss_hi += hi < exact.upper
-        outside += not (lo <= gamma <= hi)
-        widths.append((hi - lo) / gamma)
-    assert miss_lo <= 27 and miss_hi <= 27 and outside <= 2 * 27, (miss_lo, miss_hi, outside)
-    # and not vacuous: at 2,048 mirrored draws the interval is a few tenths of gamma wide at most
-    assert max(widths) < 1.0, max(widths)
+    cov = certificate_coverage(x, y, e.p, n_eval=2048, repeats=300, confidence=0.9)
+    assert cov.gamma == pytest.approx(gamma)
+    assert cov.lower_misses <= 27 and cov.upper_misses <= 27 and cov.gamma_misses <= 54, cov
+    # and not vacuous: at 2,048 mirrored draws the interval is well under gamma wide
+    assert cov.max_width < 1.0, cov
 
 
 def test_certified_interval_is_wider_than_the_asymptotic_one_only_by_its_constants() -> None:
