@@ -49,6 +49,7 @@ __all__ = [
     "theorem2",
     "theorem2_width_our_proof",
     "lemma3_factor",
+    "lemma3_factor_our_proof",
     "lemma3_error_bound",
     "lemma6_radius",
     "lemma6_hoeffding_radius",
@@ -56,6 +57,8 @@ __all__ = [
     "proposition5",
     "proposition5_for_error",
     "proposition5_log",
+    "proposition5_terms",
+    "proposition5_eps_where",
     "headline_order",
     "soft_wins",
     "even_ceil",
@@ -212,6 +215,16 @@ def lemma3_factor(gamma: float) -> float:
     return 32.0 / _check_gamma(gamma) ** 2
 
 
+def lemma3_factor_our_proof(gamma: float) -> float:
+    """The factor our proof of Lemma 3 gives (book, Chapter 4): ``R(W) <= (2 / tanh^2(gamma/2)) R^KL(W)``.
+
+    A misclassified point keeps ``|sigma(z_i) - sigma(f_i)| >= tanh(gamma/2)/2``, hence (Pinsker)
+    a KL of at least ``tanh^2(gamma/2)/2``. It is ``~ 8/gamma^2`` as ``gamma -> 0``: the printed
+    ``32/gamma^2`` over it is ``16 tanh^2(gamma/2)/gamma^2``, which decreases from 4 (as gamma -> 0).
+    """
+    return 2.0 / math.tanh(_check_gamma(gamma) / 2.0) ** 2
+
+
 def lemma3_error_bound(kl: float, gamma: float) -> float:
     """The classification-error bound ``min(1, 32 R^KL / gamma^2)`` of Lemma 3."""
     if not kl >= 0:
@@ -305,6 +318,39 @@ def proposition5_for_error(n: int, c: float, gamma: float, eps: float, delta: fl
     """Proposition 5 for an averaged classification error ``<= eps``: ``beta = eps ln 2``."""
     eps = _check_open01("eps", eps)
     return proposition5(n, c, gamma, eps * LN2, delta, eta=eta, form=form)
+
+
+def proposition5_terms(n: int, c: float, eps: float, delta: float) -> dict[str, float]:
+    """The three terms of Proposition 5's squared bracket at error ``eps`` (``beta = eps ln 2``).
+
+    ``(a L + b)^2 = a^2 L^2 + 2 a b L + b^2`` with ``a = 2 sqrt2 / (c sqrt pi)``, ``b = 3 sqrt(ln(2n/delta))``,
+    ``L = ln(2 / (ln2 beta))``: returns ``a``, ``b``, ``L``, ``square`` (``a^2 L^2``, the ``ln^2(1/eps)``
+    term of the headline), ``cross`` (``2 a b L``), ``constant`` (``b^2``) and ``log_slope``, the local
+    exponent ``d ln(width) / d ln L = 2 a L / (a L + b)``: 2 where the square dominates, below 1 while
+    ``a L < b``.
+    """
+    _check_n(n)
+    c = _check_c(c)
+    eps = _check_open01("eps", eps)
+    delta = _check_open01("delta", delta)
+    a = 2.0 * math.sqrt(2.0) / (c * math.sqrt(math.pi))
+    b = 3.0 * math.sqrt(math.log(2.0 * n / delta))
+    L = proposition5_log(eps * LN2)
+    return {"a": a, "b": b, "L": L, "square": (a * L) ** 2, "cross": 2 * a * b * L, "constant": b * b,
+            "log_slope": 2 * a * L / (a * L + b)}
+
+
+def proposition5_eps_where(n: int, c: float, delta: float, *, ratio: float) -> float:
+    """The error target below which ``a L >= ratio * b`` in Proposition 5's bracket (see :func:`proposition5_terms`).
+
+    ``ratio = 1``: the ``ln^2`` term ``a^2 L^2`` exceeds the constant ``b^2``; ``ratio = 2``: it exceeds the
+    cross term ``2 a b L``. Solves ``L = ratio b / a`` with ``L = ln(2 / (ln2^2 eps))``.
+    """
+    if not ratio > 0:
+        raise ValueError(f"ratio must be > 0, got {ratio!r}")
+    t = proposition5_terms(n, c, 0.5, delta)
+    L = ratio * t["b"] / t["a"]
+    return 2.0 / (LN2**2 * math.exp(L))
 
 
 def headline_order(mode: str, gamma: float, eps: float, *, form: str = "corrected") -> float:

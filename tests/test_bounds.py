@@ -236,3 +236,30 @@ def test_corollary4_iterations_grow_as_the_step_shrinks_against_slip8():
     assert pr[0] == pr[1] == pytest.approx(9 / (gamma**4 * eps**2))
     with pytest.raises(ValueError, match="step size"):
         bounds.corollary4(n, c, gamma, eps, delta, eta=2 * top.lr)
+
+
+def test_lemma3_our_factor_against_the_printed_one():
+    """32/gamma^2 over 2/tanh^2(gamma/2) is 16 tanh^2(gamma/2)/gamma^2: 4 as gamma -> 0, decreasing,
+    16 tanh^2(1/2) = 3.42 at gamma = 1 (so at least 3.4 over (0, 1]) and 64 tanh^2(1/4) = 3.84 at 1/2."""
+    ratio = [bounds.lemma3_factor(g) / bounds.lemma3_factor_our_proof(g) for g in (1e-4, 0.1, 0.5, 1.0)]
+    assert ratio[0] == pytest.approx(4.0, rel=1e-6)
+    assert ratio == sorted(ratio, reverse=True)
+    assert ratio[2] == pytest.approx(64 * math.tanh(0.25) ** 2) and ratio[3] == pytest.approx(16 * math.tanh(0.5) ** 2)
+    assert 3.4 < ratio[3] < 3.45
+
+
+def test_proposition5_terms_and_where_the_square_dominates():
+    """The terms add up to the width's bracket; at n = 3e4, delta = 0.1 the ln^2 term passes the constant
+    term near eps = 0.0044 and the cross term only near eps = 5e-6 (a L = b and a L = 2 b)."""
+    n, delta = 30_000, 0.1
+    for eps in (0.1, 1e-3, 1e-7):
+        t = bounds.proposition5_terms(n, 1.0, eps, delta)
+        width = bounds.proposition5_for_error(n, 1.0, 0.5, eps, delta).width
+        assert width == pytest.approx(16 / 0.5**4 * (t["square"] + t["cross"] + t["constant"]))
+    e1 = bounds.proposition5_eps_where(n, 1.0, delta, ratio=1.0)
+    e2 = bounds.proposition5_eps_where(n, 1.0, delta, ratio=2.0)
+    assert 0.004 < e1 < 0.005 and 4e-6 < e2 < 6e-6
+    at = bounds.proposition5_terms(n, 1.0, e1, delta)
+    assert at["square"] == pytest.approx(at["constant"]) and at["log_slope"] == pytest.approx(1.0)
+    at2 = bounds.proposition5_terms(n, 1.0, e2, delta)
+    assert at2["square"] == pytest.approx(at2["cross"])
