@@ -4,8 +4,9 @@ One record per configuration (one MNIST task, ``n`` unit-norm training points, s
 ``c = 1``) holds four kinds of rows (field ``kind``):
 
 - ``teacher``: the kernel-limit teacher. :func:`kdlib.margin.estimate_gamma` fits the
-  witness ``v`` of Assumption 1 (dual weights on ``n_z`` Gaussian directions) with a
-  certified interval for gamma; :func:`kdlib.margin.teacher_logits` estimates the
+  witness ``v`` of Assumption 1 (dual weights on ``n_z`` Gaussian directions) with an
+  interval for gamma (``gamma_interval_lo/hi``: the asymptotic three-standard-error rule,
+  :meth:`kdlib.margin.MarginEstimate.asymptotic_interval`); :func:`kdlib.margin.teacher_logits` estimates the
   logits ``z_i = E_z <v(z), phi_i(z)>`` on ``n_z_eval`` fresh directions, and
   ``gamma = min_i y_i z_i`` is the margin of that witness on these logits (the
   value the theorems use below; ``z_se_max`` is the largest standard error of a
@@ -348,7 +349,7 @@ def teacher_table(records: list[dict]) -> Table:
         t = teacher_row(rec)
         lines.append([rec["config"]["task"], str(t["n"]), _fmt(t["gamma"]), f"[{_fmt(t['gamma_interval_lo'])}, {_fmt(t['gamma_interval_hi'])}]",
                       _fmt(t["margin_median"]), _fmt(t["z_abs_max"]), _fmt(t["z_se_max"], 1), _fmt(t["init_kl"])])
-    return _table(["task", "<i>n</i>", "γ = min<sub><i>i</i></sub> <i>y<sub>i</sub> z<sub>i</sub></i>", "certified interval for γ",
+    return _table(["task", "<i>n</i>", "γ = min<sub><i>i</i></sub> <i>y<sub>i</sub> z<sub>i</sub></i>", "asymptotic 3 s.e. interval for γ",
                    "median <i>y<sub>i</sub> z<sub>i</sub></i>", "max |<i>z<sub>i</sub></i>|", "max s.e.",
                    "<i>R</i><sup>KL</sup>(<i>W</i>(0))"], lines)
 
