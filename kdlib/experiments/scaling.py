@@ -219,8 +219,9 @@ def run_gamma(g: GammaConfig) -> RunOutput:
     """gamma of one dataset: :func:`kdlib.margin.estimate_gamma` (Monte Carlo on fresh draws, the
     asymptotic three-standard-error interval, :meth:`kdlib.margin.MarginEstimate.asymptotic_interval`,
     which these records have used since before the finite-sample certificate) always; for planted
-    data in two dimensions also the exact program of :func:`kdlib.planted.solve_gamma_2d` (polygon of ``EXACT_SIDES`` sides), whose interval is then
-    the one used (``ci_lo``, ``ci_hi``): it has no sampling error. The row keeps both."""
+    data in two dimensions also the exact program of :func:`kdlib.planted.solve_gamma_2d` (polygon
+    of ``EXACT_SIDES`` sides), whose interval is then the one used (``ci_lo``, ``ci_hi``): it has no
+    sampling error. The row keeps both."""
     torch.set_num_threads(min(2, torch.get_num_threads()))
     ds = load_dataset(g)
     e = estimate_gamma(ds.x, ds.y, n_z=g.n_z, n_eval=g.n_eval, steps=g.gamma_steps, seed=0)
