@@ -189,7 +189,8 @@ def gamma_rows(records: list[dict]) -> list[dict]:
         out.append({
             "task": r["task"], "n": r["n"], "noise": f"{r['noise_variance']:g}",
             "lower": f"{r['lower']:.4f} ± {r['lower_se']:.1g}", "upper": f"{r['upper']:.4f} ± {r['upper_se']:.1g}",
-            "interval": f"[{r['ci_lo']:.4f}, {r['ci_hi']:.4f}]", "width": f"{100 * r['rel_width']:.0f} %",
+            "interval": f"[{r['ci_lo']:.4f}, {r['ci_hi']:.4f}]", "rule": interval_name(r),
+            "width": f"{100 * r['rel_width']:.0f} %",
             "svm": r["svm_upper"], "support": r["support_size"],
         })
     return out
@@ -213,7 +214,9 @@ def plot_gamma_vs(records: list[dict], key: str, xlabel: str, log_x: bool = Fals
         if not recs:
             continue
         xs = [r[key] for r in recs]
-        _errorbar(ax, xs, recs, TASK_COLORS[task], f"{task}: gamma (interval {interval_name(recs[0])})", dx=1.0)
+        names = sorted({interval_name(r) for r in recs})
+        rule = names[0] if len(names) == 1 else "certified or asymptotic, see the table"
+        _errorbar(ax, xs, recs, TASK_COLORS[task], f"{task}: gamma (interval {rule})", dx=1.0)
         ax.plot(xs, [r["svm_upper"] for r in recs], "--", color=TASK_COLORS[task], lw=1, label=f"{task}: kernel-SVM bound")
     if log_x:
         ax.set_xscale("log")
