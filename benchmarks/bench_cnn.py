@@ -136,7 +136,9 @@ def precision_bench(widths: list[float], steps: int, n: int, width: float, batch
     dev = x.device
     print(f"precision, {torch.get_num_threads()} thread(s), {dev}, native bf16: {cpu_has_bf16()}; "
           f"training steps of {len(y)} images, median of {steps}")
-    print(f"{'net':<8} {'width':>6} {'float32 s':>10} {'bf16+cl s':>10} {'ratio':>6}")
+    print("seconds per step, wall clock and process CPU time (all threads; on a shared machine the wall "
+          "clock grows with the other loads, the CPU time less)")
+    print(f"{'net':<8} {'width':>6} {'float32 s':>10} {'bf16+cl s':>10} {'ratio':>6} {'CPU ratio':>10}")
     for w in widths:
         for name in ("vgg8+3", "vgg2+3"):
             setups = {}
@@ -145,9 +147,10 @@ def precision_bench(widths: list[float], steps: int, n: int, width: float, batch
                 opt = torch.optim.Adam(m.parameters(), lr=1e-3, weight_decay=5e-4)
                 setups[prec] = (m, opt, _prepare(m, x, prec))
             times: dict[str, list[float]] = {"float32": [], "bf16": []}
+            cpu: dict[str, list[float]] = {"float32": [], "bf16": []}
             for i in range(steps + 2):  # the two precisions interleaved, the first two steps not timed
                 for prec, (m, opt, xb) in setups.items():
-                    t = time.perf_counter()
+                    t, c = time.perf_counter(), time.process_time()
                     with _autocast(dev, prec):
                         z = m(xb)
                     loss = hard_loss(z, y)
@@ -156,17 +159,21 @@ def precision_bench(widths: list[float], steps: int, n: int, width: float, batch
                     opt.step()
                     if i >= 2:
                         times[prec].append(time.perf_counter() - t)
+                        cpu[prec].append(time.process_time() - c)
             f, b = statistics.median(times["float32"]), statistics.median(times["bf16"])
-            print(f"{name:<8} {w:6.3g} {f:10.4f} {b:10.4f} {f / b:6.2f}", flush=True)
+            cr = statistics.median(cpu["float32"]) / statistics.median(cpu["bf16"])
+            print(f"{name:<8} {w:6.3g} {f:10.4f} {b:10.4f} {f / b:6.2f} {cr:10.2f}", flush=True)
     print(f"one epoch of train_classifier, {n} training images, {len(data.val)} validation, width x{width:g}, "
           f"batch {batch}")
-    print(f"{'net':<8} {'float32 s':>10} {'bf16+cl s':>10} {'ratio':>6}")
+    print(f"{'net':<8} {'float32 s':>10} {'bf16+cl s':>10} {'ratio':>6} {'CPU ratio':>10}")
     for name in ("vgg8+3", "vgg2+3"):
-        sec = {}
+        sec, cpu_s = {}, {}
         for prec in ("float32", "bf16"):
             cfg = CNNTrainConfig(batch_size=batch, max_epochs=1, patience=1, precision=prec)
-            sec[prec] = train_classifier(build_vgg(name, width_mult=width, seed=0), data.train, data.val, cfg).seconds
-        print(f"{name:<8} {sec['float32']:10.2f} {sec['bf16']:10.2f} {sec['float32'] / sec['bf16']:6.2f}", flush=True)
+            r = train_classifier(build_vgg(name, width_mult=width, seed=0), data.train, data.val, cfg)
+            sec[prec], cpu_s[prec] = r.seconds, r.cpu_seconds
+        print(f"{name:<8} {sec['float32']:10.2f} {sec['bf16']:10.2f} {sec['float32'] / sec['bf16']:6.2f} "
+              f"{cpu_s['float32'] / cpu_s['bf16']:10.2f}", flush=True)
 
 
 def gpu_estimate() -> None:
