@@ -53,7 +53,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                   width_mult=0.0625, train_limit=128, temperature=1.0, augment=True),
 }
 #: Better first: the chapter shows the first profile whose records are all stored.
-PROFILE_ORDER = ("paper", "cpu2", "cpu")
+PROFILE_ORDER = ("paper", "cpu")
 
 
 @dataclass(frozen=True)
