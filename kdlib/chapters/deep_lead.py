@@ -204,3 +204,30 @@ def verdict(cpu2: Sequence[dict[str, Any]], cpu2_configs: Sequence[deep.Config],
                         if leads else "The teacher does not lead by more than two standard errors there, so these "
                         "levels cannot test the paper's large high-noise gains."))
     return " ".join(parts)
+
+
+def settings_table(records: Sequence[dict[str, Any]], patience: Sequence[int] = (8,)) -> "Table":
+    """The cpu2 settings measurements (bf16 records): per noise level, width and stopping rule with a
+    patience in ``patience`` (plus the rule's pick, marked): runs, teacher and hard student (test
+    accuracy, %), the teacher's lead (mean ± sd over the runs), epochs each net runs, and the estimated
+    CPU-hours of the whole profile (:data:`kdlib.experiments.deep_lead.RUNS` runs, six levels)."""
+    from kdlib.report import Table
+
+    rows_in = deep_lead.summary(records, "bf16")
+    st = settings_status(records)
+    pick = st["pick"]
+    keys = ("noise_variance", "width_mult", "max_epochs", "patience")
+    rows = []
+    for s in rows_in:
+        chosen = pick is not None and all(s[k] == pick[k] for k in keys)
+        if s["patience"] not in patience and not chosen:
+            continue
+        sd = f" ± {s['lead_sd']:.1f}" if math.isfinite(s["lead_sd"]) else ""
+        rows.append([f"{s['noise_variance']:.2f}", f"×{s['width_mult']:g}", f"{s['max_epochs']} / {s['patience']}",
+                     str(s["runs"]), f"{s['teacher']:.1f}", f"{s['hard']:.1f}", f"{s['lead']:+.1f}{sd}",
+                     f"{s['teacher_epochs']:.0f} / {s['hard_epochs']:.0f}", f"{s['profile_s'] / 3600:.1f}",
+                     "← the rule's pick" if chosen else ""])
+    return Table(["noise σ²", "width", "max epochs / patience", "runs", "teacher", "hard student", "teacher − hard",
+                  "epochs run (teacher / student)", "profile CPU-h (est.)", ""], rows,
+                 caption=f"{st['measured']} of {st['wanted']} measurements stored; flips and shifts; bf16; "
+                         "test accuracy (%) at the epoch early stopping picks; CPU time of one thread")
