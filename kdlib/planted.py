@@ -32,12 +32,8 @@ from dataclasses import dataclass
 
 import torch
 
-# the exact 2-D certificate lives with the other gamma computations; re-exported here for the planted data
-from kdlib.margin import Certificate2D, arcs_2d, certify_gamma_2d, solve_gamma_2d  # noqa: F401
-
 __all__ = ["PlantedDirection", "PlantedData", "planted_direction", "planted_logit", "planted_dataset",
-           "monte_carlo_logit", "check_planted_params", "arcs_2d", "Certificate2D", "certify_gamma_2d",
-           "solve_gamma_2d"]
+           "monte_carlo_logit", "check_planted_params"]
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from types import SimpleNamespace
 import torch
 
 from kdlib.data import binary_mnist, check_variance
-from kdlib.margin import MarginEstimate, estimate_gamma, teacher_logits
+from kdlib.margin import MarginEstimate, dual_weights, estimate_gamma, teacher_logits
 from kdlib.results import RunOutput, load_or_run
 from kdlib.validate import MNIST_TRAIN_SIZES, at_most_available, choice, integer
 
@@ -98,9 +98,7 @@ def estimate_from_record(cfg: Config, record: dict) -> MarginEstimate:
     """
     d = cfg.data()
     row = record["rows"][0]
-    p = torch.zeros(len(d), dtype=torch.float64)
-    p[torch.tensor(row["support_idx"], dtype=torch.long)] = torch.tensor(row["support_p"], dtype=torch.float64)
-    p = p / p.sum()
+    p = dual_weights(row, len(d))
     nan = torch.full((len(d),), math.nan, dtype=torch.float64)
     return MarginEstimate(
         lower=row["lower"], upper=row["upper"], lower_se=row["lower_se"], upper_se=row["upper_se"],

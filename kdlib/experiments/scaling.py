@@ -22,7 +22,7 @@ cannot move gamma over a decade there. On the circle (``d = 2``) the points are 
 the closest pair of opposite labels sits across the band ``|z*| < t`` removed around
 each sign change of ``z*``, whose width is proportional to ``t``, and gamma follows ``t``
 (about 3 to 7 times ``t`` at ``n = 500``). In two dimensions gamma is also computable
-exactly (:func:`kdlib.planted.solve_gamma_2d`, no sampling error), which is the interval
+exactly (:func:`kdlib.margin_2d.solve_gamma_2d`, no sampling error), which is the interval
 used for planted data; the Monte-Carlo interval of :func:`kdlib.margin.estimate_gamma` is
 kept beside it in the record.
 
@@ -81,9 +81,10 @@ from tqdm import tqdm
 
 from kdlib import bounds
 from kdlib.data import BinaryTask, binary_mnist
-from kdlib.margin import MarginEstimate, estimate_gamma, teacher_logits
+from kdlib.margin import MarginEstimate, dual_weights, estimate_gamma, teacher_logits
+from kdlib.margin_2d import solve_gamma_2d
 from kdlib.nets import check_width, symmetric_init
-from kdlib.planted import check_planted_params, planted_dataset, solve_gamma_2d
+from kdlib.planted import check_planted_params, planted_dataset
 from kdlib.results import RunOutput, load_or_run
 
 NAME = "scaling"
@@ -218,7 +219,7 @@ EXACT_SIDES = 256
 def run_gamma(g: GammaConfig) -> RunOutput:
     """gamma of one dataset: :func:`kdlib.margin.estimate_gamma` (Monte Carlo, certified on fresh
     draws, three-sigma rule) always; for planted data in two dimensions also the exact program of
-    :func:`kdlib.planted.solve_gamma_2d` (polygon of ``EXACT_SIDES`` sides), whose interval is then
+    :func:`kdlib.margin_2d.solve_gamma_2d` (polygon of ``EXACT_SIDES`` sides), whose interval is then
     the one used (``ci_lo``, ``ci_hi``): it has no sampling error. The row keeps both."""
     torch.set_num_threads(min(2, torch.get_num_threads()))
     ds = load_dataset(g)
@@ -253,9 +254,7 @@ GAMMA = SimpleNamespace(NAME=GAMMA_NAME, run=run_gamma, Config=GammaConfig)
 def estimate_from_gamma_record(g: GammaConfig, row: dict, ds: Dataset) -> MarginEstimate:
     """The witness of a stored gamma record, rebuilt from its dual weights (no re-solve)."""
     n = len(ds.y)
-    p = torch.zeros(n, dtype=torch.float64)
-    p[torch.tensor(row["support_idx"], dtype=torch.long)] = torch.tensor(row["support_p"], dtype=torch.float64)
-    p = p / p.sum()
+    p = dual_weights(row, n)
     nan = torch.full((n,), math.nan, dtype=torch.float64)
     return MarginEstimate(
         lower=row["lower"], upper=row["upper"], lower_se=row["lower_se"], upper_se=row["upper_se"], p=p,
@@ -697,18 +696,15 @@ def _interval(lo: float, hi: float) -> str:
 
 def mc_witness_exactly(rec: dict) -> tuple[float, float] | None:
     """For a planted 2-D gamma record: the exact interval ``[min_i m_i(p), F(p)]`` of the Monte-Carlo
-    solver's own dual weights ``p`` (:func:`kdlib.planted.certify_gamma_2d`, no sampling error), which
+    solver's own dual weights ``p`` (:func:`kdlib.margin_2d.certify_gamma_2d`, no sampling error), which
     separates the solver's optimisation error from its sampling error; ``None`` for other records."""
     g = rec["config"]
     if g["dataset"] != "planted" or g["d"] != 2:
         return None
-    from kdlib.planted import certify_gamma_2d
+    from kdlib.margin_2d import certify_gamma_2d
 
     ds = load_dataset(GammaConfig(**{**g, "digits": tuple(g["digits"])}))
-    row = rec["rows"][0]
-    p = torch.zeros(len(ds.y), dtype=torch.float64)
-    p[torch.tensor(row["support_idx"], dtype=torch.long)] = torch.tensor(row["support_p"], dtype=torch.float64)
-    c = certify_gamma_2d(ds.x, ds.y, p)
+    c = certify_gamma_2d(ds.x, ds.y, dual_weights(rec["rows"][0], len(ds.y)))
     return c.lower, c.upper
 
 
