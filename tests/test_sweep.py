@@ -359,12 +359,14 @@ def test_local_cluster_refuses_a_bad_size():
 def test_experiments_travel_as_import_paths():
     from types import SimpleNamespace
 
-    from kdlib.experiments import margin, table1
+    from kdlib.experiments import margin_teacher, table1
     from kdlib.sweep import experiment_ref, import_experiment
 
     assert experiment_ref(table1) == ("kdlib.experiments.table1", None)
-    assert experiment_ref(margin.TEACHER) == ("kdlib.experiments.margin", "TEACHER")
-    assert import_experiment(experiment_ref(margin.TEACHER)) is margin.TEACHER
+    assert experiment_ref(margin_teacher) == ("kdlib.experiments.margin_teacher", None)
+    assert import_experiment(experiment_ref(margin_teacher)) is margin_teacher
+    # an object defined at the top of a module travels as the module and its attribute
+    assert import_experiment(experiment_ref(sweep_toy.HINTED)) is sweep_toy.HINTED
     assert import_experiment(experiment_ref(sweep_toy)) is sweep_toy
     adhoc = SimpleNamespace(NAME="adhoc", Config=sweep_toy.Config, run=sweep_toy.run)
     with pytest.raises(TypeError, match="a worker cannot import it"):
