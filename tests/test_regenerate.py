@@ -34,11 +34,11 @@ def test_every_stored_record_maps_back_to_its_experiment_and_config():
 
 def test_the_chapter_6_experiments_are_found():
     experiments = experiment_modules()
-    from kdlib.experiments import margin, scaling
+    from kdlib.experiments import margin_teacher, scaling, scaling_gamma
 
     assert experiments["scaling"] is scaling
-    assert experiments["scaling_gamma"] is scaling.GAMMA
-    assert experiments["margin_teacher"] is margin.TEACHER
+    assert experiments["scaling_gamma"] is scaling_gamma
+    assert experiments["margin_teacher"] is margin_teacher
     assert NOT_RECORDS == {TEACHERS}
 
 

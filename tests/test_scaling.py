@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from kdlib.experiments import scaling
+from kdlib.chapters import neuron_scaling
+from kdlib.experiments import scaling, scaling_gamma
 from kdlib.fit import crossing, fit_slope, median_width
 from kdlib.nets import StudentBank, StudentSpec
 from kdlib.planted import planted_dataset
@@ -241,19 +242,19 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
                                  n_eval=1024, gamma_steps=50, n_z_logits=512)
     recs = load_or_run_many(scaling, cfgs)
     assert len(list((tmp_path / scaling.NAME).glob("*.json"))) == 4
-    assert len(list((tmp_path / scaling.GAMMA_NAME).glob("*.json"))) == 2
+    assert len(list((tmp_path / scaling_gamma.NAME).glob("*.json"))) == 2
     for rec in recs:
         for r in rec["rows"]:
             assert r["m_star"] == scaling.smallest_width((2, 4, 8), r["success"])
             if r["mode"] == "hard" and r["regime"] == "theory":
                 assert r["B"] == pytest.approx(2 / r["gamma_lo"] * math.log(2 / (math.log(2) ** 2 * r["eps"])))
             assert r["gamma_lo"] >= r["t"] - 1e-3
-    rows = scaling.mstar_rows(recs, "practice", 0.05)
+    rows = neuron_scaling.mstar_rows(recs, "practice", 0.05)
     assert len(rows) == 2 and rows[0]["gamma"] <= rows[1]["gamma"]
-    assert scaling.fit_rows(recs, n_boot=20)
-    assert scaling.eps_rows(recs, 0.05, 0.01)
-    assert {r["regime"] for r in scaling.crossing_rows(recs)} == {"theory", "practice"}
-    scaling.plot_scaling(recs, 0.01, n=60)
+    assert neuron_scaling.fit_rows(recs, n_boot=20)
+    assert neuron_scaling.eps_rows(recs, 0.05, 0.01)
+    assert {r["regime"] for r in neuron_scaling.crossing_rows(recs)} == {"theory", "practice"}
+    neuron_scaling.plot_scaling(recs, 0.01, n=60)
 
 
 def test_sweep_span_on_hand_made_provenance():
@@ -262,10 +263,10 @@ def test_sweep_span_on_hand_made_provenance():
 
     recs = [rec("2026-01-01T10:10:00+00:00", 600), rec("2026-01-01T10:20:00+00:00", 300),
             rec("2026-01-01T10:12:00+00:00", 720)]
-    sp = scaling.sweep_span(recs)
+    sp = neuron_scaling.sweep_span(recs)
     # first start 10:00 (10:10 - 600 s and 10:12 - 720 s), last end 10:20: 20 minutes for 27 minutes of compute
     assert sp["wall_minutes"] == pytest.approx(20) and sp["compute_minutes"] == pytest.approx(27)
     assert sp["concurrency"] == pytest.approx(27 / 20)
-    assert "20.0 minutes" in scaling.describe_span(recs) and "10:00" in scaling.describe_span(recs)
+    assert "20.0 minutes" in neuron_scaling.describe_span(recs) and "10:00" in neuron_scaling.describe_span(recs)
     with pytest.raises(ValueError):
-        scaling.sweep_span([])
+        neuron_scaling.sweep_span([])
