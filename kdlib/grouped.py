@@ -482,6 +482,8 @@ def _order(row: dict[str, Any]) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: train a profile's noise levels together and write their records under ``--out``."""
+    from kdlib.chapters import deep_networks
+
     ap = argparse.ArgumentParser(prog="python -m kdlib.grouped", description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="a results store folder; records go to OUT/deep/<key>.json")
     ap.add_argument("--profile", default="paper", help=f"one of {sorted(deep.PROFILES)} (default paper)")
@@ -518,7 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     wall = time.perf_counter() - t0
     for c, out in zip(configs, outs):
         rec = store.save(deep.NAME, c, out, wall / len(configs))
-        s = deep.summarize([rec])[0]
+        s = deep_networks.summarize([rec])[0]
         print(f"variance {c.noise_variance:4.2f}: teacher {s['teacher']:.1f}  hard {s['hard']:.1f}  "
               f"soft {s['soft']:.1f}  -> {store.path(deep.NAME, c)}", flush=True)
     print(f"wall time end to end: {wall:.1f} s ({wall / 60:.2f} min)", flush=True)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from kdlib.cifar import ImageSplit
+from kdlib.chapters import deep_networks
 from kdlib.experiments import deep
 from kdlib.grouped import GroupedVGG, Job, _to_input, main, train_group
 from kdlib.results import ResultStore
@@ -102,7 +103,7 @@ def test_dry_run_writes_records_the_store_reads(tmp_path):
             assert row["epochs_run"] == cfg.max_epochs or row["epochs_run"] == row["best_epoch"] + cfg.patience
             if row["model"] == "teacher":
                 assert 0.5 <= row["train_confidence"] <= 1
-        (s,) = deep.summarize([rec])
+        (s,) = deep_networks.summarize([rec])
         assert s["runs"] == cfg.runs
     # the same records as kdlib.experiments.deep.run computes one net at a time (float rounding
     # of grouped vs plain convolutions may flip a test image or two: 0.25 points = 3 images)
