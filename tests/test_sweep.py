@@ -394,9 +394,10 @@ def test_the_product_of_settings_over_the_default_config():
 
 def test_the_command_line_runs_the_product_and_prints_where_the_records_went(tmp_path, monkeypatch, capsys):
     import kdlib.regenerate
+    import kdlib.registry
 
-    known = kdlib.regenerate.experiment_modules()
-    monkeypatch.setattr(kdlib.regenerate, "experiment_modules", lambda: {**known, sweep_toy.NAME: sweep_toy})
+    known = kdlib.registry.experiment_modules()
+    monkeypatch.setattr(kdlib.registry, "experiment_modules", lambda: {**known, sweep_toy.NAME: sweep_toy})
     monkeypatch.setenv("KDLIB_RESULTS", str(tmp_path))
     marker = tmp_path / "m"
     argv = ["sweep_toy", "--set", "x=1,2", "--set", "scale=0.5,2", "--set", f"marker_dir='{marker}'", "--no-progress"]
@@ -409,7 +410,7 @@ def test_the_command_line_runs_the_product_and_prints_where_the_records_went(tmp
         assert str(store.path(sweep_toy.NAME, cfg)) in out
         assert store.load(sweep_toy.NAME, cfg)["rows"] == expected_rows(cfg.x, cfg.scale)
     # again, through a scheduler that does not exist: all are stored, so none is contacted
-    assert main(argv + ["--scheduler", UNREACHABLE]) == 0
+    assert main(argv + ["--executor", UNREACHABLE]) == 0
     assert "4 configs, 4 already stored" in capsys.readouterr().out
     assert calls(marker) == [1, 1, 2, 2]
 
@@ -432,9 +433,10 @@ def test_the_command_line_says_what_is_wrong(capsys):
 
 def test_make_results_recomputes_the_stored_records_through_run_sweep(tmp_path, monkeypatch):
     import kdlib.regenerate
+    import kdlib.registry
 
-    known = kdlib.regenerate.experiment_modules()
-    monkeypatch.setattr(kdlib.regenerate, "experiment_modules", lambda: {**known, sweep_toy.NAME: sweep_toy})
+    known = kdlib.registry.experiment_modules()
+    monkeypatch.setattr(kdlib.registry, "experiment_modules", lambda: {**known, sweep_toy.NAME: sweep_toy})
     monkeypatch.setenv("KDLIB_RESULTS", str(tmp_path))
     store = ResultStore(tmp_path)
     configs = toy_configs([4, 5], tmp_path / "m")

@@ -327,13 +327,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     (the sweep records read them), then one record per (dataset, regime)."""
     import argparse
     import importlib
-    import os
 
+    from kdlib.registry import add_executor_argument
     from kdlib.sweep import run_sweep
 
     ap = argparse.ArgumentParser(prog="python -m kdlib.experiments.scaling", description="Chapter 6's default sweep")
-    ap.add_argument("--executor", default=os.environ.get("KDLIB_EXECUTOR", "local"),
-                    help="serial, local (default; $KDLIB_EXECUTOR overrides) or a Dask scheduler address")
+    add_executor_argument(ap)
     ap.add_argument("--regime", action="append", choices=REGIMES, help="only this regime (repeatable)")
     ap.add_argument("--progress", action="store_true", help="a progress bar per student bank")
     args = ap.parse_args(argv)
