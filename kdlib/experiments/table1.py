@@ -27,12 +27,11 @@ from kdlib.data import binary_mnist, resolve_device, SCALINGS
 from kdlib.nets import check_width
 from kdlib.validate import choice, integer, number
 from kdlib.results import RunOutput
-from kdlib.train import PGDConfig, evaluate, make_bank, soft_labels, train_students, train_teacher
+from kdlib.train import MODES, PGDConfig, evaluate, make_bank, soft_labels, train_students
 from kdlib.teachers import load_or_train_teacher
 
 NAME = "table1"
 DATASETS = ("reduced", "full")
-MODES = ("hard", "soft")
 
 
 @dataclass(frozen=True)
