@@ -25,6 +25,7 @@ import torch
 
 from kdlib.cifar import load_cat_dog, source_notice
 from kdlib.data import check_variance, resolve_device
+from kdlib.losses import softmax_confidence as _confidence
 from kdlib.results import ResultStore, RunOutput
 from kdlib.train_cnn import CNNTrainConfig, accuracy, predict_logits, train_classifier
 from kdlib.paper import FIGURE_CIFAR as PAPER_FIGURE  # the paper's values, quoted
@@ -177,11 +178,6 @@ def best_profile(noise_variances: Sequence[float] = NOISE_VARIANCES, store: Resu
         if all(store.path(NAME, c).exists() for c in sweep(p, noise_variances, extra_at, **kw)):
             return p
     return PROFILE_ORDER[-1]
-
-
-def _confidence(logits: torch.Tensor, temperature: float = 1.0) -> float:
-    """Mean over the rows of ``max_k softmax(z / T)_k``: how sure the soft labels are (1/2 to 1 for two classes)."""
-    return float(torch.softmax(logits.float() / temperature, dim=1).max(dim=1).values.mean())
 
 
 def run(config: Config) -> RunOutput:
