@@ -14,6 +14,8 @@ from typing import Any, Collection, Sequence
 #: Images per binary MNIST task in the training split (all of the task's digits):
 #: ``full`` uses all ten digits, ``reduced`` drops 1, 4, 7 and 9.
 MNIST_TRAIN_SIZES = {"full": 60_000, "reduced": 35_202}
+#: The paper's two MNIST tasks (:func:`kdlib.data.paper_task`), one name for the split everywhere.
+TASKS = tuple(MNIST_TRAIN_SIZES)
 
 
 def integer(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:

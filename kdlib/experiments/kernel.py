@@ -24,10 +24,9 @@ from kdlib.data import binary_mnist
 from kdlib.nets import check_width, symmetric_init
 from kdlib.ntk import empirical_ntk, limit_kernel
 from kdlib.results import RunOutput
-from kdlib.validate import MNIST_TRAIN_SIZES, at_most_available, choice, integer, nonempty, number
+from kdlib.validate import MNIST_TRAIN_SIZES, TASKS, at_most_available, choice, integer, nonempty, number
 
 NAME = "kernel"
-TASKS = ("full", "reduced")
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,9 @@ import torch
 from kdlib.data import binary_mnist, check_variance
 from kdlib.margin import MarginEstimate, dual_weights, estimate_gamma
 from kdlib.results import RunOutput
-from kdlib.validate import MNIST_TRAIN_SIZES, at_most_available, choice, integer
+from kdlib.validate import MNIST_TRAIN_SIZES, TASKS, at_most_available, choice, integer
 
 NAME = "margin"
-TASKS = ("full", "reduced")
 
 
 @dataclass(frozen=True)

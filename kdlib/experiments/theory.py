@@ -44,12 +44,11 @@ from kdlib import bounds, margin
 from kdlib.data import binary_mnist
 from kdlib.losses import bernoulli_entropy, bernoulli_kl, logistic_loss, zero_one_error
 from kdlib.nets import StudentBank, check_width, symmetric_init
-from kdlib.validate import MNIST_TRAIN_SIZES, at_most_available, choice, in_interval, integer, nonempty
+from kdlib.validate import MNIST_TRAIN_SIZES, TASKS, at_most_available, choice, in_interval, integer, nonempty
 from kdlib.results import RunOutput
 from kdlib.train import PGDConfig, make_bank, predict, train_students
 
 NAME = "theory"
-TASKS = ("full", "reduced")
 
 
 @dataclass(frozen=True)
