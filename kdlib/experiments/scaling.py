@@ -64,6 +64,17 @@ Each record reads the gamma record of its dataset (:mod:`kdlib.experiments.scali
 one per dataset, shared by both regimes); the chapter's tables and figures are in
 :mod:`kdlib.chapters.neuron_scaling`.
 
+Parameters and fields (the chapter's papermill parameters are lower case; a record's
+``Config`` keeps its stored field names, so that no record key changes): ``d``, ``j``,
+``n_planted``, ``thresholds``, ``pairs`` and ``n_mnist`` are the arguments of
+:func:`sweep_configs`, which spread them over the records' datasets (``gamma``: a
+:class:`kdlib.experiments.scaling_gamma.Config` with ``d``, ``J = j``, ``n = n_planted`` or
+``n_mnist``, one ``t`` of ``thresholds`` or one digit pair of ``pairs``) and regimes (one of
+``regimes``); ``floor_d`` and ``floor_thresholds`` are the chapter's extra gamma records;
+``eps``, ``widths``, ``seeds`` (a list of seed values, as in Chapters 4 and 5), ``max_steps``,
+``soft_beta``, ``delta``, ``practice_lr``, ``teacher_steps`` and ``device`` are fields of
+:class:`Config` by the same names.
+
 Sweeps go through :func:`kdlib.sweep.run_sweep` (``python -m kdlib.experiments.scaling
 --executor serial|local|ADDRESS``): the gamma records first, then the (dataset, regime)
 records, which read their gamma record from the store (a worker without it computes it).

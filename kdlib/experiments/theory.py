@@ -26,6 +26,12 @@ One record per configuration (one MNIST task, ``n`` unit-norm training points, s
   the checkpoints (soft students).
 - ``curve``: the running average of the loss and the error at a few steps.
 
+Parameters and fields: the chapters' papermill parameters (lower case) are the fields of
+:class:`Config` by the same names, but for ``tasks`` (one record per ``task`` of the list),
+``eps`` (Chapter 4: the target of the width requirements, no field) and ``eps_figure`` and
+``practice_width`` (Chapter 5's figure and comparison, no field); ``seeds`` is a list of seed
+values.
+
 The tables and figures of Chapters 4 and 5 are in :mod:`kdlib.chapters.soft_labels` and
 :mod:`kdlib.chapters.hard_labels` (with Chapter 5's comparison of the width requirements);
 the independent re-implementation of the witness that the tests check these against is in
