@@ -71,7 +71,8 @@ Parameters and fields (the chapter's papermill parameters are lower case; a reco
 :class:`kdlib.experiments.scaling_gamma.Config` with ``d``, ``J = j``, ``n = n_planted`` or
 ``n_mnist``, one ``t`` of ``thresholds`` or one digit pair of ``pairs``) and regimes (one of
 ``regimes``); ``floor_d`` and ``floor_thresholds`` are the chapter's extra gamma records;
-``eps``, ``widths``, ``seeds`` (a list of seed values, as in Chapters 4 and 5), ``max_steps``,
+``eps``, ``widths``, ``seeds`` (a count, :func:`kdlib.validate.seed_values`: the field holds the
+seed values ``0 .. seeds-1``), ``max_steps``,
 ``soft_beta``, ``delta``, ``practice_lr``, ``teacher_steps`` and ``device`` are fields of
 :class:`Config` by the same names.
 
@@ -97,7 +98,7 @@ from kdlib.margin import teacher_logits
 from kdlib.nets import check_width
 from kdlib.results import RunOutput, load_or_run
 from kdlib.train import BankResult, train_bank
-from kdlib.validate import integer, number
+from kdlib.validate import integer, number, seed_values
 
 NAME = "scaling"
 REGIMES = ("theory", "practice")
@@ -179,7 +180,7 @@ class Config:
             raise ValueError(f"regime must be one of {REGIMES}, got {self.regime!r}")
         object.__setattr__(self, "eps", check_eps(self.eps))
         object.__setattr__(self, "widths", check_widths(self.widths))
-        seeds = tuple(self.seeds)
+        seeds = seed_values("seeds", self.seeds)
         if len(seeds) < 1:
             raise ValueError("at least one seed is needed")
         for s in seeds:

@@ -29,8 +29,8 @@ One record per configuration (one MNIST task, ``n`` unit-norm training points, s
 Parameters and fields: the chapters' papermill parameters (lower case) are the fields of
 :class:`Config` by the same names, but for ``tasks`` (one record per ``task`` of the list),
 ``eps`` (Chapter 4: the target of the width requirements, no field) and ``eps_figure`` and
-``practice_width`` (Chapter 5's figure and comparison, no field); ``seeds`` is a list of seed
-values.
+``practice_width`` (Chapter 5's figure and comparison, no field); ``seeds`` is a count
+(:func:`kdlib.validate.seed_values`: the field holds the seed values ``0 .. seeds-1``).
 
 The tables and figures of Chapters 4 and 5 are in :mod:`kdlib.chapters.soft_labels` and
 :mod:`kdlib.chapters.hard_labels` (with Chapter 5's comparison of the width requirements);
@@ -50,7 +50,8 @@ from kdlib import bounds, margin
 from kdlib.data import binary_mnist
 from kdlib.losses import bernoulli_entropy, bernoulli_kl, logistic_loss, zero_one_error
 from kdlib.nets import StudentBank, check_width, symmetric_init
-from kdlib.validate import MNIST_TRAIN_SIZES, TASKS, at_most_available, choice, in_interval, integer, nonempty
+from kdlib.validate import (MNIST_TRAIN_SIZES, TASKS, at_most_available, choice, in_interval, integer, nonempty,
+                            seed_values)
 from kdlib.results import RunOutput
 from kdlib.train import PGDConfig, make_bank, predict, train_students
 
@@ -87,6 +88,7 @@ class Config:
         integer("n", self.n, 2)
         at_most_available("n", self.n, MNIST_TRAIN_SIZES[self.task], f"the {self.task} task's training images")
         nonempty("widths", self.widths)
+        object.__setattr__(self, "seeds", seed_values("seeds", self.seeds))
         nonempty("seeds", self.seeds)
         for m in tuple(self.widths) + tuple(self.lemma6_widths):
             check_width(m)
