@@ -11,8 +11,10 @@ from typing import Any, Iterable
 
 import matplotlib.pyplot as plt
 
-from kdlib.experiments.table1 import DATASETS
 from kdlib.plots import MODE_COLORS, use_book_style
+
+#: The tasks (:data:`kdlib.validate.TASKS`) in the order of the paper's Table 1: reduced first.
+TABLE1_ORDER = ("reduced", "full")
 
 
 def summarize(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -80,7 +82,7 @@ def comparison_rows(records: Iterable[dict[str, Any]], digits: int = 2) -> list[
     gaps = {(g["dataset"], g["width"]): g for g in paired_gaps(all_rows)}
     teachers = {d: s for (d, m, _, _), s in summary.items() if m == "teacher"}
     out = []
-    for (dataset, width) in sorted(gaps, key=lambda k: (DATASETS.index(k[0]), -k[1])):
+    for (dataset, width) in sorted(gaps, key=lambda k: (TABLE1_ORDER.index(k[0]), -k[1])):
         paper = TABLE1.get((dataset, width), {})
         hard, soft, gap = summary[(dataset, "student", "hard", width)], summary[(dataset, "student", "soft", width)], gaps[(dataset, width)]
         out.append(
@@ -138,7 +140,7 @@ def seed_ranges(records: Iterable[dict[str, Any]], digits: int = 2) -> list[dict
             if r["model"] == "student":
                 acc.setdefault((r["dataset"], r["width"], r["mode"]), []).append(r["test_acc"])
     out = []
-    for (d, w, m) in sorted(acc, key=lambda k: (DATASETS.index(k[0]), -k[1], k[2])):
+    for (d, w, m) in sorted(acc, key=lambda k: (TABLE1_ORDER.index(k[0]), -k[1], k[2])):
         paper = TABLE1.get((d, w), {}).get(m)
         lo, hi = min(acc[(d, w, m)]), max(acc[(d, w, m)])
         inside = "—" if paper is None else ("yes" if lo <= paper <= hi else ("below" if paper < lo else "above"))

@@ -12,6 +12,12 @@ initialisation.
 The paper leaves the learning rate, epochs, batch size, radius B, input scaling
 and seeds unreported; the defaults here are ours and Chapter 1 states why. The
 chapter's tables are in :mod:`kdlib.chapters.motivation`.
+
+Parameters and fields: the chapter's papermill parameters are the fields of :class:`Config`
+by the same names, but for ``dataset`` (``"both"`` or one task of :data:`kdlib.validate.TASKS`;
+one record per task, in the field ``dataset``, a stored key), ``curve_seeds``, ``show_curve``
+and ``show_sweep`` (which other records the chapter shows: :func:`curve_config`,
+:func:`settings_sweep`). ``seeds`` is a count (the seeds ``0 .. seeds-1``).
 """
 from __future__ import annotations
 
@@ -25,13 +31,12 @@ import torch
 
 from kdlib.data import binary_mnist, resolve_device, SCALINGS
 from kdlib.nets import check_width
-from kdlib.validate import choice, integer, number
+from kdlib.validate import TASKS, choice, integer, number
 from kdlib.results import RunOutput
 from kdlib.train import MODES, PGDConfig, evaluate, make_bank, soft_labels, train_students
 from kdlib.teachers import load_or_train_teacher
 
 NAME = "table1"
-DATASETS = ("reduced", "full")
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,7 @@ class Config:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        choice("dataset", self.dataset, DATASETS)
+        choice("dataset", self.dataset, TASKS)
         # papermill passes lists and ints: normalise so equal settings hash equally
         for name in ("lr", "B", "temperature", "teacher_lr", "teacher_B"):
             object.__setattr__(self, name, number(name, getattr(self, name), finite=False))
@@ -200,7 +205,7 @@ def settings_sweep(base: Config, seeds: int = 5) -> list[tuple[str, Config]]:
     ]
 
 
-def book_configs(datasets: tuple[str, ...] = DATASETS) -> list[Config]:
+def book_configs(datasets: tuple[str, ...] = TASKS) -> list[Config]:
     """Every configuration Chapter 1 shows, with its default parameters."""
     configs = [Config(dataset=d) for d in datasets]
     configs += [curve_config(Config(dataset=d)) for d in datasets]
