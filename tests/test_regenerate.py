@@ -106,3 +106,21 @@ def test_python_m_kdlib_dispatches_to_each_command(capsys):
     assert capsys.readouterr().out.splitlines()[0].endswith("records")
     assert kdlib_main(["nosuch"]) == 2 and "unknown command 'nosuch'" in capsys.readouterr().err
     assert kdlib_main([]) == 2 and "regenerate" in capsys.readouterr().out
+
+
+def test_experiments_compute_only():
+    """No module of kdlib.experiments draws a figure or formats a table: none imports matplotlib,
+    kdlib.plots, kdlib.report or a chapter module, and none defines a format_/describe_/plot_ function
+    (those live in kdlib.chapters)."""
+    import ast
+    from pathlib import Path
+
+    import kdlib.experiments
+
+    for path in Path(kdlib.experiments.__path__[0]).glob("*.py"):
+        tree = ast.parse(path.read_text())
+        imported = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+        imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+        assert not [m for m in imported if m.startswith(("matplotlib", "kdlib.plots", "kdlib.report", "kdlib.chapters"))], path
+        defined = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+        assert not [f for f in defined if f.startswith(("format_", "describe_", "plot_"))], path
