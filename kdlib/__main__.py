@@ -79,6 +79,8 @@ def grouped(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--device", default="auto", help="auto (CUDA when present), cuda or cpu")
     ap.add_argument("--group", type=int, default=0, help="nets trained together (0: all teachers, then all students)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the grouped net")
+    ap.add_argument("--precision", default="auto", choices=("auto", "float32", "bf16"),
+                    help="auto: bf16 autocast and channels_last on a GPU or a CPU with native bf16, else float32")
     ap.add_argument("--dry-run", action="store_true",
                     help="the tiny 'smoke' profile at two noise levels on the CPU (checks the code path)")
     ap.add_argument("--no-variant", action="store_true",
@@ -92,7 +94,8 @@ def grouped(argv: Sequence[str] | None = None) -> int:
     try:
         variances = [float(v) for v in a.noise.split(",") if v.strip()]
         extra_at = {} if a.no_variant else None  # None: the chapter's T = 4 variant at 0.10 and 0.20
-        configs = deep.sweep(a.profile, variances, extra_at, device=a.device, progress=False, runs=a.runs)
+        configs = deep.sweep(a.profile, variances, extra_at, device=a.device, progress=False, runs=a.runs,
+                             precision=a.precision)
         dev = resolve_device(a.device)
     except ValueError as exc:
         ap.error(str(exc))

@@ -27,6 +27,7 @@ import argparse
 import sys
 
 from kdlib import registry
+from kdlib.registry import config_from_record  # noqa: F401  (its home is kdlib.registry; kept for old imports)
 from kdlib.results import ResultStore
 
 

@@ -32,6 +32,8 @@ EXPERIMENTS: dict[str, str] = {
     "deep": "kdlib.experiments.deep",                      # Chapter 7
     "deep_settings": "kdlib.experiments.deep_settings",    # Chapter 7
     "deep_speed": "kdlib.experiments.deep_speed",          # Chapter 7
+    # Chapter 7's teacher-leads measurements: deep_settings' Config and run under their own NAME
+    "deep_lead_settings": "kdlib.experiments.deep_lead:SETTINGS",
 }
 
 #: ``NAME -> NAMEs whose stored records its run reads``: ``margin_teacher`` reads the gamma
@@ -48,21 +50,36 @@ NOT_RECORDS = frozenset({"teachers"})
 DEFAULT_EXECUTOR = "local"
 
 
-def experiment_modules() -> dict[str, ModuleType]:
-    """``NAME -> module`` for every experiment of :data:`EXPERIMENTS` (imported)."""
-    return {name: importlib.import_module(path) for name, path in EXPERIMENTS.items()}
+def _load(path: str) -> Any:
+    module, _, attr = path.partition(":")
+    mod = importlib.import_module(module)
+    return getattr(mod, attr) if attr else mod
+
+
+def experiment_modules() -> dict[str, Any]:
+    """``NAME -> module`` (or module-level object, ``"module:attr"``) for every experiment of
+    :data:`EXPERIMENTS` (imported)."""
+    return {name: _load(path) for name, path in EXPERIMENTS.items()}
 
 
 def experiment(name: str) -> ModuleType:
     """The module of the experiment ``name``; ``KeyError`` naming the known ones."""
     if name not in EXPERIMENTS:
         raise KeyError(f"unknown experiment {name!r}; known: {', '.join(sorted(EXPERIMENTS))}")
-    return importlib.import_module(EXPERIMENTS[name])
+    return _load(EXPERIMENTS[name])
 
 
 def config_from_record(module: ModuleType | Any, record: dict) -> Any:
-    """The experiment's ``Config`` rebuilt from a stored record."""
-    return module.Config(**record["config"])
+    """The experiment's ``Config`` rebuilt from a stored record. A config with a ``precision``
+    field (kdlib.train_cnn) regenerates in the precision its provenance names; a record older
+    than that field ran float32 on a CPU, and ``auto`` (bf16) on a GPU."""
+    cfg = dict(record["config"])
+    fields = getattr(module.Config, "__dataclass_fields__", {})
+    if "precision" in fields and "precision" not in cfg:
+        prov = record.get("provenance", {})
+        cfg["precision"] = prov.get("precision") or (
+            "float32" if str(prov.get("device", "cpu")).startswith("cpu") else "auto")
+    return module.Config(**cfg)
 
 
 def regeneration_order(names: Iterable[str]) -> list[str]:

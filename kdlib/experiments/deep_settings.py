@@ -23,7 +23,7 @@ from kdlib.data import check_variance, resolve_device
 from kdlib.experiments.deep import NOISE_VARIANCES, STUDENT, TEACHER
 from kdlib.fit import mean_sd as _mean_sd
 from kdlib.results import RunOutput
-from kdlib.train_cnn import CNNTrainConfig, accuracy, train_classifier
+from kdlib.train_cnn import CNNTrainConfig, accuracy, resolve_precision, train_classifier
 from kdlib.validate import in_interval, integer, optional_integer
 from kdlib.vgg import build_vgg, n_parameters
 
@@ -59,6 +59,7 @@ class Config:
     classes: tuple[str, str] = ("cat", "dog")
     device: str = "auto"
     progress: bool = True
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         check_variance(self.noise_variance)
@@ -71,15 +72,18 @@ class Config:
 
     def train_config(self, seed: int) -> CNNTrainConfig:
         return CNNTrainConfig(lr=float(self.lr), weight_decay=float(self.weight_decay), batch_size=self.batch_size,
-                              max_epochs=self.epochs, patience=self.epochs, seed=int(seed), augment=self.augment)
+                              max_epochs=self.epochs, patience=self.epochs, seed=int(seed), augment=self.augment,
+                              precision=self.precision)
 
 
 def run(config: Config) -> RunOutput:
-    """Rows (one per run and net): per-epoch lists ``val_acc``, ``test_acc`` (%), ``train_loss``
-    and ``epoch_seconds`` (training plus the validation pass; the extra test pass is not counted)."""
+    """Rows (one per run and net): per-epoch lists ``val_acc``, ``test_acc`` (%), ``train_loss``,
+    ``epoch_seconds`` (wall clock of training plus the validation pass; the extra test pass is not
+    counted) and ``epoch_cpu_seconds`` (the process's CPU time over the same span)."""
     import time
 
     dev = resolve_device(config.device)
+    prec = resolve_precision(config.precision, dev)
     rows: list[dict[str, Any]] = []
     source: dict[str, Any] = {}
     for r in range(config.runs):
@@ -90,12 +94,14 @@ def run(config: Config) -> RunOutput:
             model = build_vgg(spec, width_mult=config.width_mult, seed=seed)
             test: list[float] = []
             secs: list[float] = []
-            clock = [time.perf_counter()]
+            cpu: list[float] = []
+            clock = [time.perf_counter(), time.process_time()]
 
             def after_epoch(epoch: int, m: torch.nn.Module, val: float) -> None:
                 secs.append(round(time.perf_counter() - clock[0], 3))
-                test.append(round(100.0 * accuracy(m, data.test), 4))
-                clock[0] = time.perf_counter()
+                cpu.append(round(time.process_time() - clock[1], 3))
+                test.append(round(100.0 * accuracy(m, data.test, precision=prec), 4))
+                clock[0], clock[1] = time.perf_counter(), time.process_time()
 
             res = train_classifier(model, data.train, data.val, config.train_config(r), progress=config.progress,
                                    desc=f"w {config.width_mult:g} n {len(data.train)} run {r} {role}",
@@ -105,10 +111,12 @@ def run(config: Config) -> RunOutput:
                 "n_train": len(data.train), "run": r, "model": role, "mode": "hard",
                 "val_acc": [round(100.0 * a, 4) for a in res.val_acc], "test_acc": test,
                 "train_loss": [round(v, 6) for v in res.train_loss], "epoch_seconds": secs,
+                "epoch_cpu_seconds": cpu,
                 "params": n_parameters(model), "layers": model.describe(),
             })
     extra = {"data_source": source, "data_notice": source_notice(source),
-             "seed_scheme": "as the deep experiment: noise seed r, batch order r, teacher 1000+r, student 2000+r"}
+             "seed_scheme": "as the deep experiment: noise seed r, batch order r, teacher 1000+r, student 2000+r",
+             "precision": prec}
     return RunOutput(rows=rows, seeds=[s for r in range(config.runs) for s in (r, 1000 + r, 2000 + r)],
                      device=str(dev), extra=extra)
 
