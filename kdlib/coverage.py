@@ -1,7 +1,7 @@
 """How often the Monte-Carlo intervals for gamma miss, on data whose gamma is known exactly.
 
-In two dimensions :func:`kdlib.margin.solve_gamma_2d` gives gamma up to a stated polygon factor,
-and for fixed dual weights ``p`` :func:`kdlib.margin.certify_gamma_2d` gives, with no sampling
+In two dimensions :func:`kdlib.margin_2d.solve_gamma_2d` gives gamma up to a stated polygon factor,
+and for fixed dual weights ``p`` :func:`kdlib.margin_2d.certify_gamma_2d` gives, with no sampling
 error, the two targets of the certificate: ``min_i m_i(p)``, which the lower end must not exceed,
 and ``F(p)``, which the upper end must not fall below. Repeating the certificate on independent
 fresh draws (:func:`kdlib.margin.evaluate_witness`) counts the misses of each end and of gamma;
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
-from kdlib.margin import certify_gamma_2d, evaluate_witness, solve_gamma_2d
+from kdlib.margin import evaluate_witness
+from kdlib.margin_2d import certify_gamma_2d, solve_gamma_2d
 
 __all__ = ["Coverage", "certificate_coverage"]
 
