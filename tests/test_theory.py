@@ -173,6 +173,8 @@ def test_stored_teacher_and_lemma6_rows_regenerate():
         stored = [r for r in rec["rows"] if r["kind"] in ("teacher", "lemma6")]
         assert len(rows) == len(stored)
         for new, old in zip(rows, stored):
+            if "radius_corrected" in old:  # records from before slip 9 was withdrawn: the same Hoeffding radius
+                old = {("radius_hoeffding" if k == "radius_corrected" else k): v for k, v in old.items()}
             assert new.keys() == old.keys()
             for k, v in old.items():
                 if isinstance(v, float):
