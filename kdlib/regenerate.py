@@ -106,7 +106,8 @@ def main(argv: list[str]) -> int:
             names.append(name)
     failed = 0
     for name in regeneration_order(names):
-        configs = [config_from_record(modules[name], rec) for rec in store.records(name)]
+        # a record whose numbers fail their digest is recomputed too: its configuration hashes to its name
+        configs = [config_from_record(modules[name], rec) for rec in store.records(name, check_digest=False)]
         if args.dry_run:
             print(f"{name}: {len(configs)} records", flush=True)
             continue
