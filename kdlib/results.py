@@ -64,7 +64,7 @@ class StoreError(RuntimeError):
 DIGEST_PARTS = ("config", "rows", "provenance")
 #: Reading a record without a digest is an error (records written before digests existed get
 #: theirs from ``python -m kdlib.results --add-digests``).
-REQUIRE_DIGEST = False
+REQUIRE_DIGEST = True
 ADD_DIGESTS_COMMAND = "python -m kdlib.results --add-digests"
 
 

@@ -104,3 +104,16 @@ def test_regenerate_reads_the_configs_of_records_that_fail_their_digest(tmp_path
     with pytest.raises(R.StoreError):
         store.records("toy")
     assert [r["config"] for r in store.records("toy", check_digest=False)] == [rec["config"]]
+
+
+def test_a_record_without_a_digest_is_refused_naming_the_command_that_adds_it(tmp_path):
+    store, path, rec = _stored(tmp_path)
+    old = {k: v for k, v in rec.items() if k != "digest"}
+    path.write_text(json.dumps(R.encode_nonfinite(old)))
+    with pytest.raises(R.StoreError, match=r"no digest.*python -m kdlib\.results --add-digests"):
+        store.load("toy", {"n": 3, "B": math.inf})
+
+
+def test_every_record_of_the_repository_store_has_a_matching_digest():
+    checked, problems = R.verify(ROOT / "results")
+    assert checked > 0 and problems == []
