@@ -8,6 +8,7 @@ record key hashes, exactly as before a check was added.
 """
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Collection, Sequence
 
@@ -112,3 +113,42 @@ def at_most_available(name: str, n: int, available: int, what: str) -> int:
     if n > available:
         raise ValueError(f"{name} = {n:,} is more than {what} ({available:,}); choose {name} <= {available:,}")
     return n
+
+
+def _tuples(value: Any) -> Any:
+    """Lists (nested too) as tuples, so that a config holding them is hashable."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def parameter_list(name: str, value: Any) -> tuple[Any, ...]:
+    """A chapter parameter that is a list, as a tuple (nested lists as tuples too).
+
+    Accepts a list or tuple; a string holding a JSON or YAML list, which is what papermill's
+    ``-p widths "[16, 64]"`` passes (``-y "widths: [16, 64]"`` passes the list itself); and a
+    single value (``-p widths 64``, ``-p tasks full``), which is a list of one. Anything else
+    (a string that is neither JSON nor YAML, a mapping, ``None``) raises ``ValueError`` naming
+    the parameter. The items are checked by the caller (the experiment's ``Config``).
+    """
+    original = value
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ValueError(f"{name} must be a list, e.g. -p {name} \"[16, 64]\", got an empty string")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            import yaml
+
+            try:
+                value = yaml.safe_load(text)
+            except yaml.YAMLError:
+                raise ValueError(
+                    f"{name} must be a list, e.g. -p {name} \"[16, 64]\" (JSON or YAML), got {original!r}"
+                ) from None
+    if isinstance(value, (list, tuple)):
+        return _tuples(value)
+    if value is None or isinstance(value, (dict, set, frozenset)):
+        raise ValueError(f"{name} must be a list, e.g. -p {name} \"[16, 64]\", got {original!r}")
+    return (value,)

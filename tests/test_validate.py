@@ -53,3 +53,16 @@ def test_task_sizes_match_the_data(mnist_raw):
 
     for task, size in V.MNIST_TRAIN_SIZES.items():
         assert len(binary_mnist(task, train=True)) == size
+
+
+def test_parameter_list_reads_papermill_strings_as_lists():
+    from kdlib.validate import parameter_list
+
+    assert parameter_list("widths", [16, 64]) == (16, 64)
+    assert parameter_list("widths", "[16, 64]") == (16, 64)          # -p widths "[16, 64]" (JSON)
+    assert parameter_list("tasks", "[full, reduced]") == ("full", "reduced")  # YAML
+    assert parameter_list("PAIRS", "[[0, 1], [3, 5]]") == ((0, 1), (3, 5))
+    assert parameter_list("widths", 64) == (64,) and parameter_list("tasks", "full") == ("full",)
+    for bad in ("[16, 64", "", None, {"a": 1}, "{a: 1}"):
+        with pytest.raises(ValueError, match=r"^widths must be a list"):
+            parameter_list("widths", bad)

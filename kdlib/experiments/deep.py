@@ -30,7 +30,7 @@ from kdlib.data import check_variance, resolve_device
 from kdlib.results import ResultStore, RunOutput
 from kdlib.train_cnn import CNNTrainConfig, accuracy, predict_logits, train_classifier
 from kdlib.paper import FIGURE_CIFAR as PAPER_FIGURE  # the paper's values, quoted
-from kdlib.validate import in_interval, integer, number, optional_integer
+from kdlib.validate import in_interval, integer, number, optional_integer, parameter_list
 from kdlib.vgg import build_vgg, n_parameters
 
 NAME = "deep"
@@ -160,6 +160,7 @@ def sweep(profile: str, noise_variances: Sequence[float] = NOISE_VARIANCES,
     (default :data:`VARIANT_TEMPERATURES`; ``{}`` for none) with those extra soft temperatures,
     which labels them ``"<profile>+T4"``. Their teacher, hard and soft students are those of
     the plain config (same seeds; the extra student is trained after them)."""
+    noise_variances = parameter_list("noise_variances", noise_variances)  # papermill -p passes a string
     if len(noise_variances) == 0:
         raise ValueError("noise_variances is empty")
     if "extra_temperatures" in kw:

@@ -85,6 +85,7 @@ from kdlib.margin import MarginEstimate, estimate_gamma, teacher_logits
 from kdlib.nets import check_width, symmetric_init
 from kdlib.planted import check_planted_params, planted_dataset, solve_gamma_2d
 from kdlib.results import RunOutput, load_or_run
+from kdlib.validate import parameter_list
 
 NAME = "scaling"
 GAMMA_NAME = "scaling_gamma"
@@ -540,9 +541,10 @@ class Config:
             object.__setattr__(self, "gamma", GammaConfig(**g))
         if self.regime not in REGIMES:
             raise ValueError(f"regime must be one of {REGIMES}, got {self.regime!r}")
-        object.__setattr__(self, "eps", check_eps(self.eps))
-        object.__setattr__(self, "widths", check_widths(self.widths))
-        seeds = tuple(self.seeds)
+        # papermill -p WIDTHS "[2, 4]" passes a string
+        object.__setattr__(self, "eps", check_eps(parameter_list("eps", self.eps)))
+        object.__setattr__(self, "widths", check_widths(parameter_list("widths", self.widths)))
+        seeds = parameter_list("seeds", self.seeds)
         if len(seeds) < 1:
             raise ValueError("at least one seed is needed")
         for s in seeds:
@@ -679,6 +681,8 @@ def sweep_configs(*, d: int = 2, J: int = 2, n_planted: int = 500, thresholds: S
                   pairs: Sequence[Sequence[int]] = DEFAULT_PAIRS, n_mnist: int = 500,
                   regimes: Sequence[str] = REGIMES, **kw) -> list[Config]:
     """Every (dataset, regime) record of the chapter, all validated before anything runs."""
+    thresholds, pairs, regimes = (parameter_list(name, v) for name, v in
+                                  (("thresholds", thresholds), ("pairs", pairs), ("regimes", regimes)))
     for r in regimes:
         if r not in REGIMES:
             raise ValueError(f"regime must be one of {REGIMES}, got {r!r}")

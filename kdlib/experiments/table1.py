@@ -25,7 +25,7 @@ import torch
 
 from kdlib.data import binary_mnist, resolve_device, SCALINGS
 from kdlib.nets import check_width
-from kdlib.validate import choice, integer, number
+from kdlib.validate import choice, integer, number, parameter_list
 from kdlib.results import RunOutput
 from kdlib.train import PGDConfig, evaluate, make_bank, soft_labels, train_students, train_teacher
 from kdlib.teachers import load_or_train_teacher
@@ -61,15 +61,7 @@ class Config:
         # papermill passes lists and ints: normalise so equal settings hash equally
         for name in ("lr", "B", "temperature", "teacher_lr", "teacher_B"):
             object.__setattr__(self, name, number(name, getattr(self, name), finite=False))
-        widths = self.widths
-        if isinstance(widths, str):  # papermill -p widths "[4, 6]" passes a string
-            try:
-                widths = ast.literal_eval(widths)
-            except (ValueError, SyntaxError):
-                raise ValueError(f"widths must be a list of even integers, got {self.widths!r}") from None
-        if isinstance(widths, int):
-            widths = (widths,)
-        widths = tuple(widths)
+        widths = parameter_list("widths", self.widths)  # papermill -p widths "[4, 6]" passes a string
         if not widths:
             raise ValueError("widths must name at least one student width")
         for w in widths:

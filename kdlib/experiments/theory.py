@@ -44,7 +44,7 @@ from kdlib.data import binary_mnist
 from kdlib.losses import bernoulli_entropy, bernoulli_kl, logistic_loss, zero_one_error
 from kdlib.nets import StudentBank, check_width, symmetric_init
 from kdlib.report import Table
-from kdlib.validate import MNIST_TRAIN_SIZES, at_most_available, choice, in_interval, integer, nonempty
+from kdlib.validate import MNIST_TRAIN_SIZES, at_most_available, choice, in_interval, integer, nonempty, parameter_list
 from kdlib.results import RunOutput
 from kdlib.train import PGDConfig, make_bank, predict, train_students
 
@@ -81,6 +81,8 @@ class Config:
         choice("task", self.task, TASKS)
         integer("n", self.n, 2)
         at_most_available("n", self.n, MNIST_TRAIN_SIZES[self.task], f"the {self.task} task's training images")
+        for name in ("widths", "seeds", "lemma6_widths"):  # papermill -p WIDTHS "[16, 64]" passes a string
+            object.__setattr__(self, name, parameter_list(name, getattr(self, name)))
         nonempty("widths", self.widths)
         nonempty("seeds", self.seeds)
         for m in tuple(self.widths) + tuple(self.lemma6_widths):
