@@ -79,7 +79,7 @@ def regeneration_order(names: Iterable[str]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    from kdlib.sweep import SweepError, run_sweep
+    from kdlib.sweep import SweepError, SweepSetupError, run_sweep
 
     parser = argparse.ArgumentParser(prog="python -m kdlib.regenerate", description="Recompute every stored record.")
     parser.add_argument("--executor", default=os.environ.get("KDLIB_EXECUTOR", "local"),
@@ -117,6 +117,9 @@ def main(argv: list[str]) -> int:
             print(exc, file=sys.stderr, flush=True)
             failed += 1
             continue
+        except SweepSetupError as exc:  # nothing can run (results folder, device, scheduler): stop here
+            print(f"{parser.prog}: error: {exc}", file=sys.stderr, flush=True)
+            return 2
         for new in records:
             print(f"{name}/{new['key']}: recomputed in {new['provenance']['wall_time_s']:.0f} s", flush=True)
     return 1 if failed else 0

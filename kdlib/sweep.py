@@ -148,6 +148,10 @@ def validate(experiment: Any, config: Any) -> Any:
     elif dataclasses.is_dataclass(config):
         config = dataclasses.replace(config)
     config_key(experiment.NAME, config)  # raises for a value JSON cannot hold
+    if isinstance(getattr(config, "device", None), str):  # a device's name; whether it is here: before computing
+        from kdlib.validate import device
+
+        device(f"{experiment.NAME} device", config.device, here=False)
     return config
 
 
@@ -199,6 +203,121 @@ def write_record_text(store: ResultStore, name: str, config: Any, text: str) -> 
     return store.read(path, expect=(name, config))
 
 
+# --------------------------------------------------------------------------- checks before anything runs
+
+#: seconds to reach a scheduler before the sweep is refused
+SCHEDULER_TIMEOUT_S = 10
+
+
+class SweepSetupError(ValueError):
+    """The sweep cannot start (results folder, device, workers, scheduler); nothing was computed."""
+
+
+def _start_hint(address: str) -> str:
+    return (f"Start one with `dask scheduler` (and workers with `dask worker {address}`), "
+            f"or unset ${SCHEDULER_ENV} and use the executor 'local' for a cluster on this machine.")
+
+
+def scheduler_address(address: str, origin: str) -> str:
+    """``address`` if it is a Dask address with a host and a port (``tcp://host:8786``); ``origin``
+    says where it came from (``$KDLIB_DASK_SCHEDULER``, the executor parameter) in the message."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        parse_host_port(parse_address(address)[1])
+    except (ValueError, TypeError) as exc:
+        raise SweepSetupError(
+            f"{origin} = {address!r} is not a scheduler address such as tcp://host:8786 ({exc}). "
+            + _start_hint("tcp://host:8786")
+        ) from None
+    return address
+
+
+def check_scheduler(address: str, origin: str, timeout: float = SCHEDULER_TIMEOUT_S) -> None:
+    """Ask the scheduler at ``address`` who it is (Dask's ``identity`` call), within ``timeout``
+    seconds in all, else :class:`SweepSetupError` naming the address, where it came from
+    (``origin``) and how to start one. Runs in a thread of its own, so it works inside a
+    notebook's running event loop too."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    import socket
+
+    from distributed.comm import connect, parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    protocol, location = parse_address(scheduler_address(address, origin))
+    if protocol in ("tcp", "tls"):  # a refused port answers at once, without Dask's retries
+        try:
+            socket.create_connection(parse_host_port(location), timeout=timeout).close()
+        except OSError as exc:
+            why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+            raise SweepSetupError(f"no Dask scheduler at {address} (from {origin}): {why}. {_start_hint(address)}") from None
+
+    async def identity() -> Any:
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    async def bounded() -> Any:
+        return await asyncio.wait_for(identity(), timeout)
+
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            reply = pool.submit(asyncio.run, bounded()).result()
+        except Exception as exc:  # refused, timed out, or something that does not speak Dask's protocol
+            if isinstance(exc, (OSError, TimeoutError, asyncio.TimeoutError)):
+                why = f"{type(exc).__name__}: {exc}" if str(exc) else "no answer"
+            else:
+                why = "what answers there does not speak Dask's protocol"
+            raise SweepSetupError(
+                f"no Dask scheduler answers at {address} (from {origin}) within {timeout:g} s ({why}). "
+                + _start_hint(address)
+            ) from None
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        raise SweepSetupError(f"{address} (from {origin}) answers, but not as a Dask scheduler. " + _start_hint(address))
+
+
+def check_workers(workers: Any) -> None:
+    """``workers`` is None (one per core) or a positive integer."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise SweepSetupError(f"workers must be a positive integer (or None for one per core), got {workers!r}")
+
+
+def check_before_running(experiment: Any, todo: Sequence[Any], store: ResultStore, where: str,
+                         origin: str, workers: int | None) -> None:
+    """What a sweep checks before it computes ``todo``: the results folder can be written (or
+    created), every configuration's device exists here (with a serial or local executor), the
+    workers are a positive number and the scheduler answers. :class:`SweepSetupError` else."""
+    from kdlib.results import RESULTS_ENV
+    from kdlib.validate import device, writable_folder
+
+    env = os.environ.get(RESULTS_ENV)
+    what = f"the results folder (${RESULTS_ENV}={env!r})" if env else f"the results folder (set ${RESULTS_ENV} to choose another)"
+    try:
+        writable_folder(store.root / experiment.NAME, what)
+        for cfg in todo:
+            if isinstance(getattr(cfg, "device", None), str):
+                device(f"{experiment.NAME} device", cfg.device, here=where in EXECUTORS)
+    except ValueError as exc:
+        raise SweepSetupError(str(exc)) from None
+    if where == "local":
+        check_workers(workers)
+    elif where != "serial":
+        check_scheduler(where, origin)
+
+
+def executor_origin(executor: Any) -> str:
+    """Where :func:`resolve_executor` found the scheduler address of ``executor``."""
+    if isinstance(executor, str) and executor.strip() == "local" and os.environ.get(SCHEDULER_ENV, "").strip():
+        return f"${SCHEDULER_ENV}"
+    return "the executor parameter"
+
+
 # --------------------------------------------------------------------------- clusters
 
 
@@ -218,8 +337,10 @@ def resolve_executor(executor: str) -> str:
         raise ValueError(f"executor must be 'serial', 'local' or a scheduler address, got {executor!r}")
     executor = executor.strip()
     if executor == "local" and os.environ.get(SCHEDULER_ENV, "").strip():
-        return os.environ[SCHEDULER_ENV].strip()
-    if executor in EXECUTORS or "://" in executor:
+        return scheduler_address(os.environ[SCHEDULER_ENV].strip(), f"${SCHEDULER_ENV}")
+    if "://" in executor:
+        return scheduler_address(executor, "the executor parameter")
+    if executor in EXECUTORS:
         return executor
     raise ValueError(
         f"executor must be 'serial', 'local' or a scheduler address such as tcp://host:8786, got {executor!r}"
@@ -277,7 +398,7 @@ class _Cluster:
                 self.cluster.close()
                 raise
         else:
-            self.client = Client(executor, set_as_default=False)
+            self.client = Client(executor, set_as_default=False, timeout=SCHEDULER_TIMEOUT_S)
 
     def close(self) -> None:
         try:
@@ -338,6 +459,7 @@ def run_sweep(
             todo[key] = cfg
     if not todo:
         return [records[k] for k in keys]
+    check_before_running(experiment, list(todo.values()), store, where, executor_origin(executor), workers)
     hint = getattr(experiment, "cost_hint", None)
     if hint is not None:  # longest first, so that the last task to start is a short one
         todo = dict(sorted(todo.items(), key=lambda kv: -float(hint(kv[1]))))
@@ -500,6 +622,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         configs = product_configs(experiment, args.settings)
         executor = resolve_executor(args.scheduler or args.executor)
+        check_workers(args.workers)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     store = ResultStore()
@@ -511,6 +634,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SweepError as exc:
         print(exc, file=sys.stderr)
         return 1
+    except (SweepSetupError, StoreError) as exc:  # refused before computing; a bad stored record
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     for cfg, rec in zip(configs, records):
         print(store.path(experiment.NAME, cfg))
     print(f"{len(records)} records in {store.root / experiment.NAME}")

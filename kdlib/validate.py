@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import tempfile
+from pathlib import Path
 from typing import Any, Collection, Sequence
 
 #: Images per binary MNIST task in the training split (all of the task's digits):
@@ -152,3 +156,53 @@ def parameter_list(name: str, value: Any) -> tuple[Any, ...]:
     if value is None or isinstance(value, (dict, set, frozenset)):
         raise ValueError(f"{name} must be a list, e.g. -p {name} \"[16, 64]\", got {original!r}")
     return (value,)
+
+
+#: The devices a config may name: ``auto`` (a GPU when there is one, else the CPU), ``cpu``,
+#: ``cuda`` or ``cuda:N``.
+DEVICES = ("auto", "cpu", "cuda", "cuda:N")
+
+
+def device(name: str, value: Any, *, here: bool = True) -> str:
+    """``value`` if it names a device of :data:`DEVICES`; with ``here``, ``cuda`` (``cuda:N``) must
+    also be present on this machine (``auto`` never fails: it falls back to the CPU)."""
+    import torch
+
+    if isinstance(value, torch.device):
+        value = str(value)
+    if not isinstance(value, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value.strip()):
+        raise ValueError(f"{name} must be one of {', '.join(DEVICES)}, got {value!r}")
+    value = value.strip()
+    if here and value.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name} = {value!r} asks for a GPU, but CUDA is not available on this machine; "
+                             f"use 'auto' (a GPU when there is one, else the CPU) or 'cpu'")
+        index = int(value.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"{name} = {value!r}: this machine has {torch.cuda.device_count()} GPU(s) (cuda:0 ...)")
+    return value
+
+
+def writable_folder(path: str | Path, what: str) -> Path:
+    """``path`` if it is a folder this process can write in, or one it can create (it is not
+    created here: the nearest existing parent must be a writable folder). Writing is probed
+    with a temporary file, removed at once, so a read-only file system is found too. ``what``
+    names the folder and where it came from in the message (e.g. "the results folder
+    $KDLIB_RESULTS")."""
+    path = Path(path).expanduser()
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "is a file" if probe == path else f"cannot be created: {probe} is a file"
+        raise ValueError(f"{what} {str(path)!r} {where}; it must be a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".kdlib-write-probe-", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        verb = "is not writable" if probe == path else f"cannot be created (its parent {probe} is not writable)"
+        raise ValueError(f"{what} {str(path)!r} {verb}: {exc.strerror or exc}") from None
+    return path
