@@ -31,6 +31,13 @@ def new_figure(ncols: int = 1, width: float = 6.4, height: float = 3.6, **kw):
     return plt.subplots(1, ncols, figsize=(width, height), **kw)
 
 
+def clipped_errors(means, sds, low: float = 0.0, high: float = 100.0) -> list[list[float]]:
+    """``[lower, upper]`` error-bar lengths for ``mean ± sd`` kept within ``[low, high]`` (an
+    accuracy in % has no values above 100: a bar ``mean + sd > 100`` stops at 100)."""
+    return [[min(sd, max(m - low, 0.0)) for m, sd in zip(means, sds)],
+            [min(sd, max(high - m, 0.0)) for m, sd in zip(means, sds)]]
+
+
 def plot_width_curve(records, paper: dict | None = None, datasets=("reduced", "full")):
     """Test accuracy (%) against student width for hard and soft labels, one panel per dataset,
     with the seeds' mean and ± one standard deviation, the teacher as a line and the paper's
@@ -51,7 +58,7 @@ def plot_width_curve(records, paper: dict | None = None, datasets=("reduced", "f
             w = [p[0] for p in pts]
             m = [p[1] for p in pts]
             sd = [0.0 if p[2] != p[2] else p[2] for p in pts]
-            ax.errorbar(w, m, yerr=sd, marker="o", ms=4, capsize=3, color=MODE_COLORS[mode], label=f"{mode} labels (ours)")
+            ax.errorbar(w, m, yerr=clipped_errors(m, sd), marker="o", ms=4, capsize=3, color=MODE_COLORS[mode], label=f"{mode} labels (ours)")
             if paper:
                 pw = sorted(k[1] for k in paper if k[0] == d)
                 ax.plot(pw, [paper[(d, x)][mode] for x in pw], linestyle="none", marker="s", mfc="none", ms=7,

@@ -70,6 +70,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import dataclasses
 import importlib
 import itertools
@@ -78,7 +79,7 @@ import os
 import sys
 import tempfile
 from types import ModuleType
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from kdlib.results import ResultStore, StoreError, atomic_write, config_key, load_or_run
 
@@ -155,6 +156,57 @@ def validate(experiment: Any, config: Any) -> Any:
     return config
 
 
+# --------------------------------------------------------------------------- quiet output
+
+
+@contextlib.contextmanager
+def quiet_bars() -> Iterator[None]:
+    """Within it, every ``tqdm`` bar is created disabled: an experiment's own bars (per epoch, per
+    student bank) stay off inside a sweep, whose one bar counts the records; on a worker they
+    would interleave on the terminal and in the notebook."""
+    from tqdm import tqdm
+
+    original = tqdm.__init__
+
+    def disabled(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs["disable"] = True
+        original(self, *args, **kwargs)
+
+    tqdm.__init__ = disabled
+    try:
+        yield
+    finally:
+        tqdm.__init__ = original
+
+
+def _advance(bar: Any) -> None:
+    """One more record on the sweep's bar. The last one only sets the count, so that the bar's
+    final line is drawn once, by ``close`` (an ``update`` to 100 % and then ``close`` draw it twice
+    where the output keeps every line: a log file, a notebook's stored output)."""
+    if bar.total is not None and bar.n + 1 >= bar.total:
+        bar.n = bar.total
+    else:
+        bar.update(1)
+
+
+@contextlib.contextmanager
+def _quiet_shutdown() -> Iterator[None]:
+    """Dask's nannies log "Worker process still alive after 4.0 seconds, killing" when a worker
+    takes longer than that to exit at shutdown (a busy machine); the sweep's records are all
+    written by then, so the warning says nothing: shutdown logs only errors."""
+    import logging
+
+    loggers = [logging.getLogger(n) for n in ("distributed.nanny", "distributed.process", "distributed.worker")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
 # --------------------------------------------------------------------------- tasks
 
 
@@ -176,7 +228,7 @@ def compute_record(ref: tuple[str, str | None], config: Any) -> str:
 
     torch.set_num_threads(_threads())  # 1 on a LocalCluster; a remote worker's $OMP_NUM_THREADS
     experiment = import_experiment(ref)
-    with tempfile.TemporaryDirectory(prefix="kdlib-sweep-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kdlib-sweep-") as tmp, quiet_bars():
         scratch = ResultStore(tmp)
         load_or_run(experiment, config, store=scratch, recompute=True)
         return scratch.path(experiment.NAME, config).read_text()
@@ -401,11 +453,12 @@ class _Cluster:
             self.client = Client(executor, set_as_default=False, timeout=SCHEDULER_TIMEOUT_S)
 
     def close(self) -> None:
-        try:
-            self.client.close()
-        finally:
-            if self.cluster is not None:
-                self.cluster.close()
+        with _quiet_shutdown():
+            try:
+                self.client.close()
+            finally:
+                if self.cluster is not None:
+                    self.cluster.close()
 
 
 # --------------------------------------------------------------------------- sweeps
@@ -468,8 +521,9 @@ def run_sweep(
     try:
         if where == "serial":
             for key, cfg in todo.items():
-                records[key] = load_or_run(experiment, cfg, store=store, recompute=True)
-                bar.update(1)
+                with quiet_bars():
+                    records[key] = load_or_run(experiment, cfg, store=store, recompute=True)
+                _advance(bar)
         else:
             failures = _run_on_dask(where, workers, ref, name, todo, store, records, bar)
             if failures:
@@ -535,7 +589,7 @@ def _run_on_dask(
                 failures.append((cfg, exc))
                 bar.write(f"{name}: {_describe(cfg)} failed: {type(exc).__name__}: {exc}")
             fut.release()
-            bar.update(1)
+            _advance(bar)
     finally:
         cluster.close()
     return failures
