@@ -79,7 +79,7 @@ def regeneration_order(names: Iterable[str]) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    from kdlib.sweep import SweepError, SweepSetupError, run_sweep
+    from kdlib.sweep import SweepError, SweepSetupError, resolve_executor, run_sweep
 
     parser = argparse.ArgumentParser(prog="python -m kdlib.regenerate", description="Recompute every stored record.")
     parser.add_argument("--executor", default=os.environ.get("KDLIB_EXECUTOR", "local"),
@@ -87,6 +87,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--dry-run", action="store_true", help="list what would be recomputed, compute nothing")
     parser.add_argument("names", nargs="*", metavar="EXPERIMENT")
     args = parser.parse_args(argv)
+    try:
+        resolve_executor(args.executor)
+    except ValueError as exc:
+        parser.error(str(exc))
     store = ResultStore()
     modules = experiment_modules()
     if args.names:

@@ -275,7 +275,7 @@ class ResultStore:
             record = loads(Path(path).read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise StoreError(f"results record {path} cannot be read ({type(exc).__name__}: {exc}). "
-                             f"{recompute_hint(path)}") from exc
+                             f"{recompute_hint(path)}") from None
         if not isinstance(record, dict) or not {"experiment", "config", "rows", "provenance", "schema"} <= set(record):
             raise StoreError(f"results record {path} lacks experiment/config/rows/provenance/schema. {recompute_hint(path)}")
         try:

@@ -30,7 +30,7 @@ from kdlib.data import check_variance, resolve_device
 from kdlib.results import ResultStore, RunOutput
 from kdlib.train_cnn import CNNTrainConfig, accuracy, predict_logits, train_classifier
 from kdlib.paper import FIGURE_CIFAR as PAPER_FIGURE  # the paper's values, quoted
-from kdlib.validate import in_interval, integer, number, optional_integer, parameter_list
+from kdlib.validate import device as check_device, in_interval, integer, number, optional_integer, parameter_list
 from kdlib.vgg import build_vgg, n_parameters
 
 NAME = "deep"
@@ -78,6 +78,7 @@ class Config:
         if not isinstance(self.profile, str) or not self.profile:
             raise ValueError(f"profile must be a non-empty label, got {self.profile!r}")
         check_variance(self.noise_variance)
+        check_device("device", self.device, here=False)  # whether it is on this machine: before computing
         for name in ("runs", "max_epochs", "patience", "batch_size"):
             integer(name, getattr(self, name), 1)
         optional_integer("train_limit", self.train_limit, 2, none_means="all 9,600")

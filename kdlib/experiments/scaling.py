@@ -85,7 +85,7 @@ from kdlib.margin import MarginEstimate, estimate_gamma, teacher_logits
 from kdlib.nets import check_width, symmetric_init
 from kdlib.planted import check_planted_params, planted_dataset, solve_gamma_2d
 from kdlib.results import RunOutput, load_or_run
-from kdlib.validate import parameter_list
+from kdlib.validate import device as check_device, parameter_list
 
 NAME = "scaling"
 GAMMA_NAME = "scaling_gamma"
@@ -541,6 +541,7 @@ class Config:
             object.__setattr__(self, "gamma", GammaConfig(**g))
         if self.regime not in REGIMES:
             raise ValueError(f"regime must be one of {REGIMES}, got {self.regime!r}")
+        check_device("device", self.device, here=False)  # whether it is on this machine: before computing
         # papermill -p WIDTHS "[2, 4]" passes a string
         object.__setattr__(self, "eps", check_eps(parameter_list("eps", self.eps)))
         object.__setattr__(self, "widths", check_widths(parameter_list("widths", self.widths)))

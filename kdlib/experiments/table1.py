@@ -26,6 +26,7 @@ import torch
 from kdlib.data import binary_mnist, resolve_device, SCALINGS
 from kdlib.nets import check_width
 from kdlib.validate import choice, integer, number, parameter_list
+from kdlib.validate import device as check_device
 from kdlib.results import RunOutput
 from kdlib.train import PGDConfig, evaluate, make_bank, soft_labels, train_students, train_teacher
 from kdlib.teachers import load_or_train_teacher
@@ -58,6 +59,7 @@ class Config:
 
     def __post_init__(self) -> None:
         choice("dataset", self.dataset, DATASETS)
+        check_device("device", self.device, here=False)  # whether it is on this machine: before computing
         # papermill passes lists and ints: normalise so equal settings hash equally
         for name in ("lr", "B", "temperature", "teacher_lr", "teacher_B"):
             object.__setattr__(self, name, number(name, getattr(self, name), finite=False))
