@@ -81,7 +81,7 @@ import tempfile
 from types import ModuleType
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from kdlib.results import ResultStore, StoreError, atomic_write, config_key, load_or_run
+from kdlib.results import ResultStore, StoreError, atomic_write, check_record_digest, config_key, load_or_run, loads
 
 SCHEDULER_ENV = "KDLIB_DASK_SCHEDULER"
 EXECUTORS = ("serial", "local")
@@ -237,8 +237,8 @@ def compute_record(ref: tuple[str, str | None], config: Any) -> str:
 def write_record_text(store: ResultStore, name: str, config: Any, text: str) -> dict[str, Any]:
     """Write a record's JSON text atomically at its place in ``store``; return it, checked.
 
-    The text must parse and hash to the configuration's key (else :class:`StoreError`,
-    nothing written). Temporary file in the same folder, ``fsync``, ``os.replace``: a crash
+    The text must parse, hash to the configuration's key and match its digest (else
+    :class:`StoreError`, nothing written). Temporary file in the same folder, ``fsync``, ``os.replace``: a crash
     leaves either the old file or the new one, never a part.
     """
     path = store.path(name, config)
@@ -251,6 +251,11 @@ def write_record_text(store: ResultStore, name: str, config: Any, text: str) -> 
             f"a worker sent a record for another key or experiment than {path} "
             f"(is the worker's kdlib the same version as this one?)"
         )
+    try:  # its digest, before it is written (a worker with an older kdlib writes none)
+        check_record_digest(path, loads(text))
+    except StoreError as exc:
+        raise StoreError(f"a worker sent a record that fails its digest (is the worker's kdlib the same "
+                         f"version as this one?): {exc}") from None
     atomic_write(path, lambda fh: fh.write(text))
     return store.read(path, expect=(name, config))
 

@@ -117,3 +117,18 @@ def test_a_record_without_a_digest_is_refused_naming_the_command_that_adds_it(tm
 def test_every_record_of_the_repository_store_has_a_matching_digest():
     checked, problems = R.verify(ROOT / "results")
     assert checked > 0 and problems == []
+
+
+def test_a_sweep_client_refuses_a_worker_record_that_fails_its_digest(tmp_path):
+    from kdlib.sweep import write_record_text
+
+    store, path, rec = _stored(tmp_path / "worker")
+    client = R.ResultStore(tmp_path / "client")
+    cfg = {"n": 3, "B": math.inf}
+    bad = dict(rec, rows=rec["rows"][:1])
+    old = {k: v for k, v in rec.items() if k != "digest"}  # a worker running the code before digests
+    for text in (R.dumps(bad), R.dumps(old)):
+        with pytest.raises(R.StoreError, match="fails its digest"):
+            write_record_text(client, "toy", cfg, text)
+        assert not client.path("toy", cfg).exists()
+    assert write_record_text(client, "toy", cfg, path.read_text())["rows"] == rec["rows"]
