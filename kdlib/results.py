@@ -520,6 +520,16 @@ def main(argv: list[str] | None = None) -> int:
     return status
 
 
+def verify_main(argv: list[str] | None = None, prog: str = "python -m kdlib verify") -> int:
+    """The ``verify`` subcommand: ``[--root FOLDER]``; exit status 1 if any file is bad."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog, description="Check every record (name, digest) and trained "
+                                     "teacher (checksums) of a results store; one line per bad file.")
+    parser.add_argument("--root", default=None, help=f"store folder (default: ${RESULTS_ENV} or the repository's results/)")
+    return verify_command(parser.parse_args(argv).root)
+
+
 def verify_command(root: str | Path | None = None) -> int:
     """Print one line per bad file of the store at ``root`` and a summary; 1 if any, else 0."""
     import sys

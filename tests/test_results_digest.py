@@ -132,3 +132,10 @@ def test_a_sweep_client_refuses_a_worker_record_that_fails_its_digest(tmp_path):
             write_record_text(client, "toy", cfg, text)
         assert not client.path("toy", cfg).exists()
     assert write_record_text(client, "toy", cfg, path.read_text())["rows"] == rec["rows"]
+
+
+def test_the_verify_subcommand_reads_its_root(tmp_path):
+    store, path, _ = _stored(tmp_path)
+    assert R.verify_main(["--root", str(tmp_path)]) == 0
+    path.write_text(path.read_text().replace("90.0", "91.0", 1))
+    assert R.verify_main(["--root", str(tmp_path)]) == 1
