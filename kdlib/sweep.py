@@ -52,6 +52,15 @@ failed configuration with its message (with ``executor="serial"`` the exception 
 at once, as from :func:`~kdlib.results.load_or_run`). Every configuration is validated (rebuilt through
 the experiment's ``Config``, whose checks run, and hashed) before anything is submitted.
 
+Before anything is computed (:func:`check_before_running`): the results folder must be a
+folder this process can write in or create (the message names ``KDLIB_RESULTS``), every
+configuration's device one of ``auto``, ``cpu``, ``cuda``, ``cuda:N`` and present here with a
+serial or local executor, ``workers`` positive, and a scheduler must answer Dask's identity
+call within :data:`SCHEDULER_TIMEOUT_S` seconds (the message names the address, whether it came
+from ``$KDLIB_DASK_SCHEDULER`` or the executor parameter, and how to start one); else
+:class:`SweepSetupError`, one line, nothing computed. Output: one progress bar per sweep
+(``progress=False``: none); the experiments' own bars are off inside a sweep (:func:`quiet_bars`).
+
 :func:`run_sweeps` is one sweep over several lists of configurations (a chapter's table,
 curve and settings search, say), returned list by list, so that all the missing records
 of a chapter run together on one cluster. :func:`local_cluster` is the cluster that
@@ -494,7 +503,10 @@ def run_sweep(
     ``$KDLIB_DASK_SCHEDULER`` when set) or a scheduler address. ``store``: the results
     store (default :class:`~kdlib.results.ResultStore`). ``workers``: LocalCluster size
     (default one per core). ``recompute``: compute every configuration again and
-    overwrite its record. Raises :class:`SweepError` after the sweep when tasks raised.
+    overwrite its record. Raises :class:`SweepSetupError` before computing anything when the
+    results folder, a device, ``workers`` or the scheduler is unusable, and :class:`SweepError`
+    after the sweep when tasks raised. ``progress``: the sweep's one bar (the experiments' own
+    bars are always off inside a sweep).
     """
     from tqdm import tqdm
 
