@@ -19,6 +19,8 @@ from typing import Any, Collection, Sequence
 #: Images per binary MNIST task in the training split (all of the task's digits):
 #: ``full`` uses all ten digits, ``reduced`` drops 1, 4, 7 and 9.
 MNIST_TRAIN_SIZES = {"full": 60_000, "reduced": 35_202}
+#: The paper's two MNIST tasks (:func:`kdlib.data.paper_task`), one name for the split everywhere.
+TASKS = tuple(MNIST_TRAIN_SIZES)
 
 
 def integer(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -206,3 +208,12 @@ def writable_folder(path: str | Path, what: str) -> Path:
         verb = "is not writable" if probe == path else f"cannot be created (its parent {probe} is not writable)"
         raise ValueError(f"{what} {str(path)!r} {verb}: {exc.strerror or exc}") from None
     return path
+def seed_values(name: str, seeds: Any) -> tuple[int, ...]:
+    """The seeds a ``seeds`` parameter stands for. In every chapter ``seeds`` is a count: ``k``
+    means the seeds ``0, 1, ..., k-1`` (a count is what a papermill parameter carries simply, and
+    it is what Chapters 1, 2 and 7's records hold). A ``Config`` whose records store the seed
+    values themselves (Chapters 4-6) converts the count here, so that its record keys do not
+    change; a sequence of seed values is kept as given (a stored record rebuilds its config so)."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        return tuple(range(integer(name, seeds, 1)))
+    return parameter_list(name, seeds)  # papermill's -p seeds "[0, 3]" passes a string

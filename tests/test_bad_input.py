@@ -1,9 +1,9 @@
 """Bad input, as a new user gives it, is refused before any work with one clear line.
 
 Each case gives one bad value through one door: a chapter's parameters as papermill's command
-line parses them (``-p NAME VALUE``), the command lines ``python -m kdlib.sweep``,
-``kdlib.regenerate`` and ``kdlib.results``, the environment variables ``KDLIB_RESULTS``,
-``KDLIB_DASK_SCHEDULER``, ``KDLIB_EXECUTOR`` and ``KDLIB_DATA``, and records edited or truncated
+line parses them (``-p NAME VALUE``), the command lines ``python -m kdlib sweep``,
+``regenerate`` and ``verify``, the environment variables ``KDLIB_RESULTS``,
+``KDLIB_DASK_SCHEDULER`` and ``KDLIB_DATA``, and records edited or truncated
 by hand. Each asserts: the message is one line and names the bad value; the error is raised
 by kdlib (or the chapter's own cell), with no exception of a dependency chained to it; and
 nothing is written to the results store (a temporary ``KDLIB_RESULTS``).
@@ -94,20 +94,21 @@ CHAPTER_CASES = [
     ("03_margin", {"noise_variances": "[-0.1]"}, ["variance", "-0.1"]),
     ("03_margin", {"sizes": "[500"}, ["sizes", "'[500'"]),
     ("03_margin", {"n_z": "0"}, ["n_z", "0"]),
-    ("04_soft_labels", {"WIDTHS": "[16, 17]"}, ["m=17"]),
-    ("04_soft_labels", {"SEEDS": "[]"}, ["seeds"]),
-    ("04_soft_labels", {"TASKS": "[x]"}, ["task", "'x'"]),
-    ("04_soft_labels", {"BETA": "2"}, ["beta", "2"]),
-    ("04_soft_labels", {"LEMMA6_WIDTHS": "[3]"}, ["m=3"]),
-    ("05_hard_labels", {"WIDTHS": "[16, 64"}, ["widths", "'[16, 64'"]),
-    ("05_hard_labels", {"PRACTICE_WIDTH": "5"}, ["PRACTICE_WIDTH", "5"]),
-    ("06_neuron_scaling", {"WIDTHS": "[4, 2]"}, ["increasing", "(4, 2)"]),
-    ("06_neuron_scaling", {"EPS": "[0.5, 1.5]"}, ["eps", "1.5"]),
-    ("06_neuron_scaling", {"REGIMES": "[theory, magic]"}, ["regime", "'magic'"]),
-    ("06_neuron_scaling", {"PAIRS": "[[0, 0]]"}, ["digit", "(0, 0)"]),
-    ("06_neuron_scaling", {"SEEDS": "[0, 0]"}, ["seed", "(0, 0)"]),
-    ("06_neuron_scaling", {"DEVICE": "gpu0"}, ["device", "'gpu0'"]),
-    ("06_neuron_scaling", {"FLOOR_THRESHOLDS": "[0.004"}, ["FLOOR_THRESHOLDS", "'[0.004'"]),
+    ("04_soft_labels", {"widths": "[16, 17]"}, ["m=17"]),
+    ("04_soft_labels", {"seeds": "[]"}, ["seeds"]),
+    ("04_soft_labels", {"seeds": "0"}, ["seeds", "got 0"]),
+    ("04_soft_labels", {"tasks": "[x]"}, ["task", "'x'"]),
+    ("04_soft_labels", {"beta": "2"}, ["beta", "2"]),
+    ("04_soft_labels", {"lemma6_widths": "[3]"}, ["m=3"]),
+    ("05_hard_labels", {"widths": "[16, 64"}, ["widths", "'[16, 64'"]),
+    ("05_hard_labels", {"practice_width": "5"}, ["practice_width", "5"]),
+    ("06_neuron_scaling", {"widths": "[4, 2]"}, ["increasing", "(4, 2)"]),
+    ("06_neuron_scaling", {"eps": "[0.5, 1.5]"}, ["eps", "1.5"]),
+    ("06_neuron_scaling", {"regimes": "[theory, magic]"}, ["regime", "'magic'"]),
+    ("06_neuron_scaling", {"pairs": "[[0, 0]]"}, ["digit", "(0, 0)"]),
+    ("06_neuron_scaling", {"seeds": "[0, 0]"}, ["seed", "(0, 0)"]),
+    ("06_neuron_scaling", {"device": "gpu0"}, ["device", "'gpu0'"]),
+    ("06_neuron_scaling", {"floor_thresholds": "[0.004"}, ["floor_thresholds", "'[0.004'"]),
     ("07_deep_networks", {"noise_variances": "[0.1, -1]"}, ["variance", "-1"]),
     ("07_deep_networks", {"t4_variances": "[oops"}, ["t4_variances", "'[oops'"]),
     ("07_deep_networks", {"device": "gpu0"}, ["device", "'gpu0'"]),
@@ -156,9 +157,9 @@ CLI_CASES = [
     (_sweep_main, ["table1", "--set", "seeds=1", "--workers", "0"], ["workers", "got 0"]),
     (_sweep_main, ["table1", "--set", "seeds=1", "--workers", "-3"], ["workers", "got -3"]),
     (_sweep_main, ["table1", "--set", "seeds=1", "--workers", "two"], ["'two'"]),
-    (_sweep_main, ["table1", "--set", "seeds=1", "--scheduler", "garbage"], ["'garbage'"]),
-    (_sweep_main, ["table1", "--set", "seeds=1", "--scheduler", "tcp://host"], ["'tcp://host'", "the executor parameter"]),
-    (_sweep_main, ["table1", "--set", "seeds=1", "--scheduler", "tcp://127.0.0.1:1"],
+    (_sweep_main, ["table1", "--set", "seeds=1", "--executor", "garbage"], ["'garbage'"]),
+    (_sweep_main, ["table1", "--set", "seeds=1", "--executor", "tcp://host"], ["'tcp://host'", "the executor parameter"]),
+    (_sweep_main, ["table1", "--set", "seeds=1", "--executor", "tcp://127.0.0.1:1"],
      ["tcp://127.0.0.1:1", "the executor parameter", "dask scheduler"]),
     (_sweep_main, ["table1", "--set", "seeds=1", "--executor", "threads"], ["'threads'"]),
     (_regenerate_main, ["nosuch"], ["nosuch"]),
@@ -178,7 +179,9 @@ def test_a_command_line_says_what_is_wrong_in_one_line(store, main, argv, needle
 
 
 def test_verify_of_a_folder_that_is_no_store(store, tmp_path):
-    code, out, err = run_main(R.main, ["--verify", "--root", str(tmp_path / "nowhere")])
+    from kdlib.__main__ import main
+
+    code, out, err = run_main(main, ["verify", "--root", str(tmp_path / "nowhere")])
     assert code == 1 and "Traceback" not in out + err
     assert str(tmp_path / "nowhere") in err.strip().splitlines()[-1]
 
@@ -249,10 +252,11 @@ def test_scheduler_variable_is_refused_naming_it(store, monkeypatch, value, need
     assert_clear(info.value, *needles)
 
 
-def test_executor_variable_of_regenerate(store, monkeypatch):
-    monkeypatch.setenv("KDLIB_EXECUTOR", "threads")
+def test_scheduler_variable_in_regenerate(store, monkeypatch):
+    monkeypatch.setenv("KDLIB_DASK_SCHEDULER", "garbage")
     code, out, err = run_main(_regenerate_main, ["table1"])
-    assert code == 2 and "Traceback" not in out + err and "'threads'" in err.strip().splitlines()[-1]
+    assert code == 2 and "Traceback" not in out + err
+    assert "$KDLIB_DASK_SCHEDULER = 'garbage'" in err.strip().splitlines()[-1]
 
 
 def test_cuda_without_a_gpu_is_refused_before_computing_but_auto_is_not(store):
@@ -362,9 +366,9 @@ def test_a_hand_edited_number_stops_chapter_1(tmp_path, monkeypatch):
 LIST_CASES = [
     ("02_kernel", {"widths": "[16, 64]", "tasks": '["full"]'}, "configs", "widths", (16, 64)),
     ("03_margin", {"sizes": "[500]", "tasks": "[full]"}, "size_cfgs", "n", 500),
-    ("04_soft_labels", {"WIDTHS": "[16, 64]", "SEEDS": "[0]"}, "configs", "widths", (16, 64)),
-    ("05_hard_labels", {"LEMMA6_WIDTHS": "[64, 256]"}, "configs", "lemma6_widths", (64, 256)),
-    ("06_neuron_scaling", {"WIDTHS": "[2, 4]", "EPS": "[0.05]", "REGIMES": "[practice]"}, "configs", "widths", (2, 4)),
+    ("04_soft_labels", {"widths": "[16, 64]", "tasks": "[full]"}, "configs", "widths", (16, 64)),
+    ("05_hard_labels", {"lemma6_widths": "[64, 256]", "seeds": "[0, 3]"}, "configs", "seeds", (0, 3)),
+    ("06_neuron_scaling", {"widths": "[2, 4]", "eps": "[0.05]", "regimes": "[practice]"}, "configs", "widths", (2, 4)),
     ("07_deep_networks", {"noise_variances": "[0.0, 0.1]"}, "configs", "noise_variance", 0.0),
 ]
 
