@@ -92,6 +92,7 @@ def table_values(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out[f"confidence_{task}"] = _r(prov["soft_label_mean_confidence"])
         out[f"wall_s_{task}"] = _r(prov["wall_time_s"])
         out[f"seeds_{task}"] = int(rec["config"]["seeds"])
+        out[f"students_{task}"] = sum(r["model"] == "student" for r in rec["rows"])
         teacher = means[(task, "teacher", "hard", rec["config"]["teacher_width"])]["mean"]
         if (task, 4) in TABLE1:
             out[f"teacher_{task}"] = _r(teacher)
