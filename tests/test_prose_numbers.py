@@ -281,6 +281,22 @@ def test_chapter1_glued_values_match_the_tables():
     assert v["hard_lowest_full_4"] == pytest.approx(min(acc[("full", 4, "hard")].values()), abs=1e-4)
 
 
+def test_chapter1_values_survive_a_rerun_with_one_seed_and_no_curve():
+    """papermill -p seeds 1 -p show_curve False: the glue cell still runs, without the spreads."""
+    import copy
+
+    from kdlib.chapters.motivation_values import prose_values
+
+    records, _, _ = _chapter1_records()
+    one = copy.deepcopy(records)
+    for rec in one:
+        rec["rows"] = [r for r in rec["rows"] if r["model"] == "teacher" or r["seed"] == 0]
+        rec["config"]["seeds"] = 1
+    v = prose_values(one)
+    assert "spread_ratio_4_min" not in v and "curve_seeds" not in v
+    assert v["soft_wins_full_8"] in (0, 1) and v["cells"] == 6
+
+
 def test_chapter2_claims_hold_on_the_records():
     from kdlib.chapters.kernel_values import claims, prose_values
     from kdlib.experiments import kernel, table1

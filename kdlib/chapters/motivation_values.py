@@ -117,6 +117,8 @@ def table_values(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out[f"soft_vs_paper_{d}_{w}"] = _r(v)
         out[f"gap_{d}_{w}"] = _r(gaps[(d, w)]["gap_mean"])
         hard, soft = acc[(d, w, "hard")], acc[(d, w, "soft")]
+        if len(hard) < 2:  # a spread needs two seeds
+            continue
         out[f"spread_ratio_{d}_{w}"] = _r(statistics.stdev(hard) / statistics.stdev(soft))
         low = sorted(hard)
         out[f"hard_lowest_{d}_{w}"], out[f"hard_next_lowest_{d}_{w}"] = _r(low[0]), _r(low[1])
@@ -124,7 +126,7 @@ def table_values(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out["paper_hard_inside_4"] = sum(where[(d, w, "hard")] == "inside" for d, w in cells if w == 4)
     out["paper_soft_above_full"] = sum(where[(d, w, "soft")] == "above" for d, w in cells if d == "full")
     out["widths_full"] = sum(d == "full" for d, _ in cells)
-    ratios = [out[f"spread_ratio_{d}_4"] for d, w in cells if w == 4]
+    ratios = [out[f"spread_ratio_{d}_4"] for d, w in cells if w == 4 and f"spread_ratio_{d}_4" in out]
     if ratios:
         out["spread_ratio_4_min"], out["spread_ratio_4_max"] = min(ratios), max(ratios)
     return out
