@@ -237,6 +237,9 @@ def claims(v: dict[str, Any]) -> dict[str, bool]:
             v["curve_fails_both_full_2"] == v["curve_fails_full_2_hard"] == v["curve_fails_full_2_soft"] == "one",
         "the curve: hard labels a little ahead on average at every width from 8 units on":
             0 < v["curve_hard_ahead_min"] and v["curve_hard_ahead_max"] < 1,
+        "soft labels ahead by half a point or more only at 4 units (table and curve)":
+            v["gap_wide_maxabs"] < 0.5 and all(v[f"curve_gap_{t}_2"] < 0.5 for t in tasks)
+            and v["curve_hard_ahead_min"] > 0 and all(v[f"gap_{t}_4"] >= 0.5 for t in tasks),
         "the curve: from some width on, hard labels do better on every seed": "curve_every_seed_from" in v,
         "the paper's wide gaps exceed every gap of the neutral settings":
             v["neutral_gap_max"] < v["paper_gap_wide_min"],
