@@ -167,6 +167,8 @@ def sweep_values(sweep: Sequence[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
     """Values of the settings sweep; ``sweep`` = (label, record) as the chapter builds it."""
     by_label = dict(sweep)
     out: dict[str, Any] = {}
+    if sweep:
+        out["sweep_seeds"] = int(sweep[0][1]["config"]["seeds"])
     neutral = [g for label in NEUTRAL_SETTINGS if label in by_label
                for g in paired_gaps(by_label[label]["rows"]) if g["width"] >= 6]
     if neutral:
