@@ -14,7 +14,7 @@ Chapters whose prose other engineers are still gluing are listed in :data:`NOT_Y
 and skipped with the reason; a listed chapter that is already clean fails, so the list
 only shrinks. The qualitative claims of Chapters 1 and 2 ("soft labels help only at 4
 units", "on every seed") are checked against the stored records through
-:func:`kdlib.chapters.motivation_values.claims` and :func:`kdlib.chapters.kernel_values.claims`,
+:func:`kdlib.chapters.motivation.claims` and :func:`kdlib.chapters.kernel.claims`,
 and every glue key the prose uses must be glued by the notebook it names.
 """
 from __future__ import annotations
@@ -24,6 +24,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from kdlib.validate import TASKS
 
 ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
@@ -243,8 +245,8 @@ def _chapter1_records():
     from kdlib.results import ResultStore
 
     store = ResultStore()
-    records = [store.load(table1.NAME, table1.Config(dataset=d)) for d in table1.DATASETS]
-    curve = [store.load(table1.NAME, table1.curve_config(table1.Config(dataset=d))) for d in table1.DATASETS]
+    records = [store.load(table1.NAME, table1.Config(dataset=d)) for d in TASKS]
+    curve = [store.load(table1.NAME, table1.curve_config(table1.Config(dataset=d))) for d in TASKS]
     sweep = [(label, store.load(table1.NAME, c)) for label, c in table1.settings_sweep(table1.Config(dataset="full"))]
     if any(r is None for r in records + curve + [r for _, r in sweep]):
         pytest.fail("Chapter 1's default records are not all in the store")
@@ -252,7 +254,7 @@ def _chapter1_records():
 
 
 def test_chapter1_claims_hold_on_the_records():
-    from kdlib.chapters.motivation_values import claims, prose_values
+    from kdlib.chapters.motivation import claims, prose_values
 
     values = prose_values(*_chapter1_records())
     failed = [name for name, ok in claims(values).items() if not ok]
@@ -261,7 +263,7 @@ def test_chapter1_claims_hold_on_the_records():
 
 def test_chapter1_glued_values_match_the_tables():
     """The glued values against an independent reading of the rows (not through table1's helpers)."""
-    from kdlib.chapters.motivation_values import prose_values
+    from kdlib.chapters.motivation import prose_values
     from kdlib.paper import TABLE1
 
     records, curve, sweep = _chapter1_records()
@@ -285,7 +287,7 @@ def test_chapter1_values_survive_a_rerun_with_one_seed_and_no_curve():
     """papermill -p seeds 1 -p show_curve False: the glue cell still runs, without the spreads."""
     import copy
 
-    from kdlib.chapters.motivation_values import prose_values
+    from kdlib.chapters.motivation import prose_values
 
     records, _, _ = _chapter1_records()
     one = copy.deepcopy(records)
@@ -298,15 +300,15 @@ def test_chapter1_values_survive_a_rerun_with_one_seed_and_no_curve():
 
 
 def test_chapter2_claims_hold_on_the_records():
-    from kdlib.chapters.kernel_values import claims, prose_values
+    from kdlib.chapters.kernel import claims, prose_values
     from kdlib.experiments import kernel, table1
     from kdlib.results import ResultStore
 
     store = ResultStore()
-    records = [store.load(kernel.NAME, kernel.Config(task=t)) for t in kernel.TASKS]
+    records = [store.load(kernel.NAME, kernel.Config(task=t)) for t in TASKS]
     if any(r is None for r in records):
         pytest.fail("Chapter 2's default records are not all in the store")
-    teacher = {t: table1.stored_teacher_accuracy(t) for t in kernel.TASKS}
+    teacher = {t: table1.stored_teacher_accuracy(t) for t in TASKS}
     values = prose_values(records, teacher)
     failed = [name for name, ok in claims(values, teacher).items() if not ok]
     assert not failed, f"Chapter 2's prose states what the records no longer show: {failed}"
