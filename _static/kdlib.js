@@ -48,7 +48,24 @@
     });
   }
 
+  /* The theme's download menu offers ".pdf" as the browser's print dialog for one page;
+     point it at the PDF of the whole book (make pdf writes _build/html/kdlib-book.pdf). */
+  function bookPdf() {
+    var root = document.documentElement.getAttribute("data-content_root") || "";
+    document.querySelectorAll("button.btn-download-pdf-button").forEach(function (b) {
+      var a = document.createElement("a");
+      a.href = root + "kdlib-book.pdf";
+      a.className = b.className;
+      a.title = "The whole book as one PDF";
+      a.innerHTML = b.innerHTML;
+      var label = a.querySelector(".btn__text-container");
+      if (label) label.textContent = "book .pdf";
+      b.replaceWith(a);
+    });
+  }
+
   function start() {
+    bookPdf();
     all();
     window.addEventListener("resize", function () {
       document.querySelectorAll("div.kdlib-figure-scroll img").forEach(function (img) { img.style.width = ""; });
