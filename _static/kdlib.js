@@ -8,7 +8,8 @@
     "article mjx-container[display]";
 
   function mark(el) {
-    var more = el.scrollWidth - el.clientWidth;
+    /* an inline box (clientWidth 0) cannot scroll: only blocks get the cue */
+    var more = el.clientWidth > 0 ? el.scrollWidth - el.clientWidth : 0;
     el.classList.toggle("kdlib-more-left", more > 1 && el.scrollLeft > 1);
     el.classList.toggle("kdlib-more-right", more > 1 && el.scrollLeft < more - 1);
   }

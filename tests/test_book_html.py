@@ -181,6 +181,12 @@ ready.then(() => new Promise(r => setTimeout(r, 50))).then(() => {
     if (getComputedStyle(el).maskImage === 'none' && getComputedStyle(el).webkitMaskImage === 'none')
       problems.push('scrolls with no cue at its edge: ' + what(el));
   }
+  for (const el of article.querySelectorAll('*')) {
+    const mask = getComputedStyle(el).maskImage, wmask = getComputedStyle(el).webkitMaskImage;
+    if ((mask && mask !== 'none') || (wmask && wmask !== 'none'))
+      if (!(scrolls(el) && el.clientWidth > 0 && el.scrollWidth > el.clientWidth + 1))
+        problems.push('faded edge on a block that does not scroll: ' + what(el));
+  }
   // Display math: the formula is visible in full or scrolls; its number never covers it.
   for (const m of article.querySelectorAll('div.math')) {
     const c = m.querySelector('mjx-container');
@@ -299,9 +305,13 @@ def test_page_fits_the_viewport(driver, page: str, width: int):
         driver.get((HTML / f"{page}.html").as_uri())
         res = driver.execute_async_script(LAYOUT_JS)
         SHOTS.mkdir(parents=True, exist_ok=True)
+        # a viewport as tall as the page (up to 16000 px), so the shot shows it as laid out
+        height = min(max(res["height"], 900), 16000)
+        driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                               {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        driver.execute_async_script("const done = arguments[arguments.length - 1]; setTimeout(done, 300);")
         shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
-            "format": "png", "captureBeyondViewport": True,
-            "clip": {"x": 0, "y": 0, "width": width, "height": min(max(res["height"], 900), 16000), "scale": 1}})
+            "format": "png", "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1}})
         (SHOTS / f"{Path(page).name}_{width}.png").write_bytes(base64.b64decode(shot["data"]))
     finally:
         driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
