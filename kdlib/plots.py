@@ -85,10 +85,22 @@ def smallest_font_pt(fig) -> float:
     return min(sizes) if sizes else float("inf")
 
 
+def legible(fig):
+    """``fig`` with every text smaller than ``SMALLEST_FONT_PT`` raised to it (an explicit
+    ``fontsize=7`` included), laid out again if it uses a layout engine; returns ``fig``."""
+    for t in fig.findobj(mpl.text.Text):
+        if t.get_fontsize() < SMALLEST_FONT_PT:
+            t.set_fontsize(SMALLEST_FONT_PT)
+    if fig.get_layout_engine() is not None:
+        fig.get_layout_engine().execute(fig)
+    return fig
+
+
 def new_figure(ncols: int = 1, width: float = 6.4, height: float = 3.6, **kw):
-    """``plt.subplots`` in the book's style."""
+    """``plt.subplots`` in the book's style; ``width`` is capped at ``COLUMN_WIDTH_IN`` (a
+    wider figure would be shown scaled down, its text below the floor)."""
     use_book_style()
-    return plt.subplots(1, ncols, figsize=(width, height), **kw)
+    return plt.subplots(1, ncols, figsize=(min(width, COLUMN_WIDTH_IN), height), **kw)
 
 
 def plot_width_curve(records, paper: dict | None = None, datasets=("reduced", "full")):

@@ -49,3 +49,13 @@ def test_series_stay_apart_beyond_the_palette():
     # series 0 and 8 share a colour but neither marker nor dash pattern
     a, b = plots.series_style(0), plots.series_style(len(plots.PALETTE))
     assert a["color"] == b["color"] and a["marker"] != b["marker"] and a["linestyle"] != b["linestyle"]
+
+
+def test_legible_raises_small_text_and_new_figure_fits_the_column():
+    fig, ax = plots.new_figure(2, width=10)
+    assert fig.get_figwidth() == plots.COLUMN_WIDTH_IN
+    ax[0].plot([0, 1], label="a")
+    ax[0].legend(fontsize=6)
+    ax[1].set_title("t", fontsize=7)
+    assert plots.smallest_font_pt(fig) == 6
+    assert plots.smallest_font_pt(plots.legible(fig)) == plots.SMALLEST_FONT_PT
