@@ -27,6 +27,8 @@ def _inline_math_line_ends(app, doctree) -> None:
             node.children = [nodes.Text(" ".join(text.split("\n")))]
 
 
+# env_version: raise it when this extension changes what it adds to a page, so that Sphinx
+# re-reads the cached pages (it does not notice a change of extension code by itself).
 def setup(app):
     app.connect("doctree-read", _inline_math_line_ends)
     app.connect("doctree-read", insert_rerun_box)
