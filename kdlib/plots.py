@@ -101,3 +101,10 @@ def new_figure(ncols: int = 1, width: float = 6.4, height: float = 3.6, **kw):
     wider figure would be shown scaled down, its text below the floor)."""
     use_book_style()
     return plt.subplots(1, ncols, figsize=(min(width, COLUMN_WIDTH_IN), height), **kw)
+
+
+def clipped_errors(means, sds, low: float = 0.0, high: float = 100.0) -> list[list[float]]:
+    """``[lower, upper]`` error-bar lengths for ``mean ± sd`` kept within ``[low, high]`` (an
+    accuracy in % has no values above 100: a bar ``mean + sd > 100`` stops at 100)."""
+    return [[min(sd, max(m - low, 0.0)) for m, sd in zip(means, sds)],
+            [min(sd, max(high - m, 0.0)) for m, sd in zip(means, sds)]]
