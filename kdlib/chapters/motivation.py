@@ -23,7 +23,7 @@ from typing import Any, Iterable, Sequence
 import matplotlib.pyplot as plt
 
 from kdlib.paper import TABLE1
-from kdlib.plots import MODE_COLORS, clipped_errors, use_book_style
+from kdlib.plots import COLUMN_WIDTH_IN, MODE_COLORS, clipped_errors, use_book_style
 
 #: The tasks (:data:`kdlib.validate.TASKS`) in the order of the paper's Table 1: reduced first.
 TABLE1_ORDER = ("reduced", "full")
@@ -170,7 +170,8 @@ def plot_width_curve(records, paper: dict | None = None, datasets=("reduced", "f
     gaps = paired_gaps(rows)
     present = [d for d in datasets if any(s["dataset"] == d for s in summary)]
     use_book_style()
-    fig, axes = plt.subplots(2, len(present), figsize=(4.2 * len(present), 6.0), squeeze=False, sharex=True,
+    fig, axes = plt.subplots(2, len(present), figsize=(min(4.2 * len(present), COLUMN_WIDTH_IN), 6.0),
+                             squeeze=False, sharex=True,
                              gridspec_kw={"height_ratios": [2, 1]})
     for col, d in enumerate(present):
         ax, axg = axes[0, col], axes[1, col]
@@ -199,7 +200,7 @@ def plot_width_curve(records, paper: dict | None = None, datasets=("reduced", "f
         axg.minorticks_off()
         axg.set_xlabel("student width m (hidden units, log scale)")
         axg.set_ylabel("soft − hard (points)")
-    axes[0, 0].legend(fontsize=8, loc="lower right")
+    axes[0, 0].legend(loc="lower right")
     fig.tight_layout()
     return fig
 
