@@ -244,6 +244,6 @@ def source_notice(source: dict[str, Any]) -> str:
                if source.get("why_not_original") else "")
         return ("**Data notice.** These numbers were computed on an offline stand-in for CIFAR-10's cat "
                 "and dog images, not the original archive." + why + " The stand-in was rebuilt from "
-                "public copies of CIFAR-10: " + str(source.get("description", "")).strip()
+                "public copies of CIFAR-10: " + str(source.get("description", "")).split(": ", 1)[-1].strip()
                 + " Where each image came from is stored with every record (its data source).")
     return f"Data: {source.get('description', source.get('name', 'unknown'))}."

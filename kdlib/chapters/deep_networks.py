@@ -135,6 +135,7 @@ def result_values(records: Sequence[dict[str, Any]], seen: Sequence[int] = (0, 1
         z.append(abs(s["gap"]) / se)
     leads = [s["teacher"] - s["hard"] for s in summary]
     out["lead_max"] = max(leads)
+    out["lead_min"] = min(leads)
     out["lead_noisiest"] = leads[-1]
     out["noisiest"] = summary[-1]["noise_variance"]
     paper_leads = [t - h for t, h, _ in PAPER_FIGURE.values()]
@@ -215,6 +216,32 @@ def cost_values(records: Sequence[dict[str, Any]], speed: dict[str, Any]) -> dic
     return {"profile_cpu_h": mine[0]["measured_seconds"] / 3600,
             "step_share": step["seconds"] / step["measured_seconds"] if step else math.nan,
             "gpu_fraction": GPU_ASSUMED_FRACTION, "gpu_peak_tflops": GPU_PEAK_BF16_FLOPS / 1e12}
+
+
+def claims(values: dict[str, Any]) -> dict[str, bool]:
+    """The qualitative statements of the chapter's prose about the ``cpu`` records, as checks on
+    the glued ``values`` (of :func:`choice_values`, :func:`result_values` and
+    :func:`knowledge_values` together): each must hold, or the prose is wrong."""
+    levels = [k[5:-3] for k in values if k.startswith("gain_") and k.endswith("_se")]
+    t4 = [k[9:] for k in values if k.startswith("t4_vs_t1_") and not k.endswith("_sd")]
+    return {
+        # "Our teacher is better than the hard student at every noise level"
+        "teacher ahead at every level": values["lead_min"] > 0,
+        # "... the paper's is <min> to <max> points better": ours is below the paper's everywhere
+        "teacher's lead below the paper's": values["lead_max"] < values["paper_lead_min"],
+        # "the soft student is *not* better than the hard one": no gain beyond two standard errors
+        "soft never significantly ahead": all(values[f"gain_{v}"] < 2 * values[f"gain_{v}_se"] for v in levels),
+        # "ahead only at <levels>, and behind at the <n> other levels"
+        "ahead and behind cover every level": (values["soft_behind_count"]
+                                               + len(values["soft_ahead_at"].split(", ")) == len(levels)),
+        # "gives the student nothing more than T = 1 does": T=4 - T=1 within one sd of zero or below
+        "T = 4 adds nothing": all(values[f"t4_vs_t1_{v}"] < values[f"t4_vs_t1_{v}_sd"] for v in t4),
+        # "the gain goes with the hard student's accuracy much more than with the teacher's"
+        "gain follows the hard student": abs(values["gain_hard_r"]) > 2 * abs(values["gain_teacher_r"]),
+        # "These are the settings of the `cpu` profile ... which runs <n> runs ... for tighter error bars"
+        "cpu profile is the rule's choice": values["choice_is_profile"] == "are",
+        "cpu profile runs more runs": values["cpu_profile_runs"] > values["measured_profile_runs"],
+    }
 
 
 def format_speed(record: dict[str, Any]) -> "Table":
