@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
+import textwrap
 from typing import Any, Iterable, Sequence
 
 from kdlib.experiments.deep import (GPU_ASSUMED_FRACTION, GPU_PEAK_BF16_FLOPS, GPU_PEAK_SOURCE, PROFILES, STUDENT,
@@ -135,7 +136,7 @@ def result_values(records: Sequence[dict[str, Any]], seen: Sequence[int] = (0, 1
         z.append(abs(s["gap"]) / se)
     leads = [s["teacher"] - s["hard"] for s in summary]
     out["lead_max"] = max(leads)
-    out["lead_min"] = min(leads)
+    out["lead_lowest"] = min(leads)
     out["lead_noisiest"] = leads[-1]
     out["noisiest"] = summary[-1]["noise_variance"]
     paper_leads = [t - h for t, h, _ in PAPER_FIGURE.values()]
@@ -226,7 +227,7 @@ def claims(values: dict[str, Any]) -> dict[str, bool]:
     t4 = [k[9:] for k in values if k.startswith("t4_vs_t1_") and not k.endswith("_sd")]
     return {
         # "Our teacher is better than the hard student at every noise level"
-        "teacher ahead at every level": values["lead_min"] > 0,
+        "teacher ahead at every level": values["lead_lowest"] > 0,
         # "... the paper's is <min> to <max> points better": ours is below the paper's everywhere
         "teacher's lead below the paper's": values["lead_max"] < values["paper_lead_min"],
         # "the soft student is *not* better than the hard one": no gain beyond two standard errors
@@ -315,8 +316,7 @@ def plot_figure(summary: list[dict[str, Any]], label: str):
             ax.plot(*zip(*pv), color=c, ls="--", marker="s", mfc="none", alpha=0.8, label=f"{name} (paper)")
     ax.set_xlabel("noise variance σ² (pixels in [0, 1])")
     ax.set_ylabel("test accuracy (%)")
-    fig.suptitle(f"ours: {label}")
-    ax.legend(ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    fig.suptitle("\n".join(textwrap.wrap(f"ours: {label}", 90)))
     ax2.errorbar(v, [s["gap"] for s in summary], yerr=[s["gap_sd"] for s in summary], color=MODE_COLORS["soft"],
                  marker="o", capsize=3, label="ours (mean ± sd of paired runs)")
     pg = [(s["noise_variance"], s["paper_gap"]) for s in summary if s["paper_gap"] is not None]
@@ -324,8 +324,11 @@ def plot_figure(summary: list[dict[str, Any]], label: str):
     ax2.axhline(0, color="k", lw=0.8)
     ax2.set_xlabel("noise variance σ² (pixels in [0, 1])")
     ax2.set_ylabel("soft − hard test accuracy (points)")
-    ax2.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18))
-    fig.tight_layout()
+    handles, labels = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    fig.legend(handles + h2, labels + ["soft − hard: " + t for t in l2], loc="lower center", ncol=2,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.24, 1, 1))
     return legible(fig)
 
 
