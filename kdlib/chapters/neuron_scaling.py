@@ -155,11 +155,13 @@ def exponent_rows(records: Sequence[dict], *, kinds: Sequence[str] = ("planted",
     return out
 
 
-def rule_counts(records: Sequence[dict], kind: str = "planted") -> dict[str, int]:
-    """How many (dataset, regime, label kind, eps) series ended by each cap rule."""
+def rule_counts(records: Sequence[dict], kind: str = "planted", regime: str | None = None,
+                mode: str | None = None) -> dict[str, int]:
+    """How many (dataset, regime, label kind, eps) series of ``kind`` ended by each cap rule (only
+    ``regime`` and ``mode`` when given)."""
     c: dict[str, int] = {}
-    for (_, _, _, _), ent in series(records).items():
-        if ent["kind"] == kind:
+    for (reg, m, _, _), ent in series(records).items():
+        if ent["kind"] == kind and regime in (None, reg) and mode in (None, m):
             c[ent["rule"]] = c.get(ent["rule"], 0) + 1
     return c
 
@@ -413,6 +415,10 @@ def findings(records: Sequence[dict]) -> dict[str, float]:
         out[f"fr_{regime}_kernel_hard_hi"] = max(kh, default=math.nan)
         binds = [ent["kernel_bind_step"] for (reg, _, _, _), ent in ser.items() if reg == regime]
         out[f"fr_{regime}_kernel_binds"] = sum(b is not None for b in binds)
+        for mode in MODES:  # planted datasets whose series (both targets) stopped at the largest cap
+            names = {n for (reg, m, _, n), ent in ser.items()
+                     if reg == regime and m == mode and ent["kind"] == "planted" and ent["rule"] == "max_cap"}
+            out[f"fr_{regime}_{mode}_maxcap"] = len(names)
         meds = [median_at(ent, ent["cap"]) for (reg, _, _, _), ent in ser.items()
                 if reg == regime and ent["kind"] == "planted"]
         fin = [m for m in meds if math.isfinite(m)]
@@ -422,3 +428,30 @@ def findings(records: Sequence[dict]) -> dict[str, float]:
 
 
 RULES_ALL = ("converged", "settled", "max_cap", "budget")
+
+
+def censored_at_caps(records: Sequence[dict], regime: str, mode: str, eps: float, kind: str = "planted") -> dict:
+    """How many datasets of ``kind`` have their median m* censored at the first cap and at the final cap,
+    out of how many, and the medians at the first and final caps (``inf``: censored) by dataset."""
+    ser = series(records)
+    ents = {n: e for (reg, m, ep, n), e in ser.items() if reg == regime and m == mode and ep == eps and e["kind"] == kind}
+    first = {n: median_at(e, e["caps"][0]) for n, e in ents.items()}
+    final = {n: median_at(e, e["cap"]) for n, e in ents.items()}
+    return {"datasets": len(ents), "first": sum(not math.isfinite(v) for v in first.values()),
+            "final": sum(not math.isfinite(v) for v in final.values()), "first_medians": first,
+            "final_medians": final}
+
+
+def kernel_time_comparison(records: Sequence[dict], regime: str, eps: float, kind: str = "planted") -> dict[str, int]:
+    """Over the datasets of ``kind``: in gradient-flow time ``eta T*(inf)``, how often the kernel limit
+    reaches eps sooner with soft labels than with hard ones, as soon, later (censored counts as later)."""
+    ser = series(records)
+    c = {"soft sooner": 0, "same": 0, "hard sooner": 0}
+    for (reg, mode, ep, n), s in ser.items():
+        if reg != regime or mode != "soft" or ep != eps or s["kind"] != kind or (reg, "hard", ep, n) not in ser:
+            continue
+        h = ser[(reg, "hard", ep, n)]
+        ts = s["lr"] * s["kernel_first"] if s["kernel_first"] >= 0 else math.inf
+        th = h["lr"] * h["kernel_first"] if h["kernel_first"] >= 0 else math.inf
+        c["soft sooner" if ts < th else "same" if ts == th else "hard sooner"] += 1
+    return c
