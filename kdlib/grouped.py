@@ -16,7 +16,8 @@ stopped or ``max_epochs`` is reached.
 
 On a GPU: data resident on the device (every run's noisy images as one tensor),
 batches gathered by index from per-net permutations made on the device, bf16 autocast
-with channels_last tensors, fused Adam, optional ``torch.compile`` (``--compile``), and
+with channels_last tensors (as :func:`kdlib.train_cnn.resolve_precision` says: also on a
+CPU with native bf16, unless ``precision="float32"``), fused Adam, optional ``torch.compile`` (``--compile``), and
 no host synchronisation inside the step loop (the epoch loss and the early-stopping
 state stay on the device; one synchronisation per epoch decides whether to go on).
 
@@ -33,6 +34,7 @@ as :func:`kdlib.experiments.deep.run`; copy them into ``results/deep/``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import sys
 import time
@@ -48,7 +50,7 @@ from kdlib.cifar import load_cat_dog, source_notice
 from kdlib.data import resolve_device
 from kdlib.experiments import deep
 from kdlib.results import ResultStore, RunOutput
-from kdlib.train_cnn import apply_augment, augment_draws
+from kdlib.train_cnn import apply_augment, augment_draws, resolve_precision
 from kdlib.vgg import VGG, build_vgg, n_parameters
 
 
@@ -148,7 +150,8 @@ class Job:
 
 @dataclass
 class GroupResult:
-    """Per net of a group: best epoch, best validation accuracy, epochs run, test accuracy, final model."""
+    """Per net of a group: best epoch, best validation accuracy, epochs run, test accuracy, final model;
+    the group's wall seconds and the precision it used."""
 
     best_epoch: list[int]
     best_val_acc: list[float]
@@ -157,29 +160,40 @@ class GroupResult:
     models: list[VGG]
     seconds: float
     train_logits: torch.Tensor | None = None
+    precision: str = "float32"
 
 
-def _autocast(dev: torch.device):
-    return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda")
+def _autocast(dev: torch.device, precision: str = "auto"):
+    """bf16 autocast on ``dev`` when :func:`~kdlib.train_cnn.resolve_precision` says bf16, else a no-op."""
+    on = resolve_precision(precision, dev) == "bf16"
+    return torch.autocast(device_type=dev.type if dev.type in ("cuda", "cpu") else "cpu", dtype=torch.bfloat16,
+                          enabled=on)
 
 
-def _to_input(xb: torch.Tensor) -> torch.Tensor:
-    """``(K, B, C, H, W)`` -> ``(B, K*C, H, W)`` (channels_last on a GPU)."""
+def _to_input(xb: torch.Tensor, precision: str = "float32") -> torch.Tensor:
+    """``(K, B, C, H, W)`` -> ``(B, K*C, H, W)`` (channels_last when the precision is bf16)."""
     K, B, C, H, W = xb.shape
     x = xb.transpose(0, 1).reshape(B, K * C, H, W)
-    return x.contiguous(memory_format=torch.channels_last) if x.device.type == "cuda" else x
+    return x.contiguous(memory_format=torch.channels_last) if resolve_precision(precision, x.device) == "bf16" else x
+
+
+def _layout(model: GroupedVGG, precision: str, dev: torch.device) -> GroupedVGG:
+    """The grouped net in channels_last when the precision is bf16 (else as it is)."""
+    return model.to(memory_format=torch.channels_last) if resolve_precision(precision, dev) == "bf16" else model
 
 
 @torch.no_grad()
-def grouped_logits(model: GroupedVGG, x: torch.Tensor, slots: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def grouped_logits(model: GroupedVGG, x: torch.Tensor, slots: torch.Tensor, batch_size: int = 500,
+                   precision: str = "auto") -> torch.Tensor:
     """Logits ``(K, N, classes)`` (float32, eval mode) of net ``k`` on ``x[slots[k]]``; ``x`` is ``(D, N, C, H, W)``."""
     was = model.training
     model.eval()
     dev = x.device
+    prec = resolve_precision(precision, dev)
     outs = []
-    with _autocast(dev):
+    with _autocast(dev, prec):
         for i in range(0, x.shape[1], batch_size):
-            outs.append(model(_to_input(x[slots, i : i + batch_size])).float())
+            outs.append(model(_to_input(x[slots, i : i + batch_size], prec)).float())
     model.train(was)
     return torch.cat(outs, dim=1)
 
@@ -190,9 +204,7 @@ def _subset(model: GroupedVGG, opt: torch.optim.Optimizer, keep: torch.Tensor, t
     statistics and Adam moments (the step count is shared), and its Adam optimiser."""
     dev = keep.device
     K = model.K
-    new = GroupedVGG([template] * len(keep)).to(dev)
-    if dev.type == "cuda":
-        new = new.to(memory_format=torch.channels_last)
+    new = _layout(GroupedVGG([template] * len(keep)).to(dev), tcfg.precision, dev)
     with torch.no_grad():
         for v_new, v_old in zip(new.per_net(), model.per_net()):
             v_new.copy_(v_old[keep])
@@ -235,6 +247,8 @@ def train_group(
     ``tcfg`` is a :class:`~kdlib.train_cnn.CNNTrainConfig` (its seed and temperature are
     replaced by each job's). ``keep_train_logits``: also return every net's logits on its
     training set (``GroupResult.train_logits``, for the teachers' soft labels).
+    ``tcfg.precision``: bf16 autocast and channels_last, or float32
+    (:func:`~kdlib.train_cnn.resolve_precision`); the losses are evaluated in float32.
     ``compact_below``: when the nets still training are at most this fraction of the group,
     the group is rebuilt from them alone (weights, batch-norm statistics, Adam moments and
     batch-order generators carried over), so stopped nets stop costing time; 0 never.
@@ -244,9 +258,9 @@ def train_group(
     dev = x_train.device
     K0 = K = len(jobs)
     template = build_vgg(jobs[0].spec, width_mult=width_mult)
+    prec = resolve_precision(getattr(tcfg, "precision", "auto"), dev)
     model = GroupedVGG([build_vgg(j.spec, width_mult=width_mult, seed=j.init_seed) for j in jobs]).to(dev)
-    if dev.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    model = _layout(model, prec, dev)
     forward = torch.compile(model) if compile else model
     slots = torch.tensor([j.slot for j in jobs], device=dev)
     all_slots = slots.clone()
@@ -291,8 +305,8 @@ def train_group(
                 flip = torch.cat([d[0] for d in draws])
                 shift = torch.cat([d[1] for d in draws])
                 xb = apply_augment(xb.flatten(0, 1), flip, shift).view(xb.shape)
-            with _autocast(dev):
-                logits = forward(_to_input(xb))
+            with _autocast(dev, prec):
+                logits = forward(_to_input(xb, prec))
             logits = logits.float()
             logp = torch.log_softmax(logits / torch.where(is_soft.view(K, 1, 1), temps, 1.0), dim=-1)
             hard = -logp.gather(-1, y_train[slots.view(K, 1), idx].unsqueeze(-1)).squeeze(-1).mean(1)
@@ -305,7 +319,7 @@ def train_group(
             loss.backward()
             opt.step()
         # validation, early stopping per net, all on the device
-        pred = grouped_logits(model, x_val, slots).argmax(-1)
+        pred = grouped_logits(model, x_val, slots, precision=prec).argmax(-1)
         acc = (pred == y_val[slots]).float().mean(1)
         running = stopped_at == 0
         improved = (acc > best_acc) & running
@@ -323,7 +337,7 @@ def train_group(
             keep_list = [p for p, z in enumerate((stopped_at == 0).tolist()) if z]
             retire([p for p in range(K) if p not in keep_list])
             keep = torch.tensor(keep_list, device=dev)
-            model, opt = _subset(model, opt, keep, template, tcfg)
+            model, opt = _subset(model, opt, keep, template, dataclasses.replace(tcfg, precision=prec))
             forward = torch.compile(model) if compile else model
             views = model.per_net()
             best = [b[keep] for b in best]
@@ -336,16 +350,14 @@ def train_group(
     stopped_at = torch.where(stopped_at == 0, torch.full_like(stopped_at, epoch), stopped_at)
     retire(list(range(K)))
     # every net's best weights in one group again, for the test set and the training logits
-    full = GroupedVGG([template] * K0).to(dev)
-    if dev.type == "cuda":
-        full = full.to(memory_format=torch.channels_last)
+    full = _layout(GroupedVGG([template] * K0).to(dev), prec, dev)
     with torch.no_grad():
         for i, v in enumerate(full.per_net()):
             for k in range(K0):
                 v[k].copy_(final[k][0][i])
-    test_pred = grouped_logits(full, x_test, all_slots).argmax(-1)
+    test_pred = grouped_logits(full, x_test, all_slots, precision=prec).argmax(-1)
     test_acc = (test_pred == y_test[all_slots]).float().mean(1)
-    train_logits = grouped_logits(full, x_train, all_slots) if keep_train_logits else None
+    train_logits = grouped_logits(full, x_train, all_slots, precision=prec) if keep_train_logits else None
     if dev.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
@@ -355,7 +367,7 @@ def train_group(
                          for k in range(K0)]).tolist()
     return GroupResult(best_epoch=[int(s[1]) for s in stats], best_val_acc=[s[0] for s in stats],
                        epochs_run=[int(s[2]) for s in stats], test_acc=test_acc.tolist(), models=models,
-                       seconds=seconds, train_logits=train_logits)
+                       seconds=seconds, train_logits=train_logits, precision=prec)
 
 
 def _stack(parts: list[torch.Tensor]) -> torch.Tensor:
@@ -375,7 +387,7 @@ def run_configs(configs: Sequence[deep.Config], *, device: str | torch.device = 
     if not configs:
         raise ValueError("no configs")
     shape_keys = ("width_mult", "train_limit", "batch_size", "max_epochs", "patience", "lr", "weight_decay",
-                  "split_seed", "classes", "augment")
+                  "split_seed", "classes", "augment", "precision")
     c0 = configs[0]
     for c in configs:
         diff = [k for k in shape_keys if getattr(c, k) != getattr(c0, k)]
@@ -453,6 +465,7 @@ def run_configs(configs: Sequence[deep.Config], *, device: str | torch.device = 
             "seed_scheme": "noise seed r, batch order seed r, teacher init 1000+r, student init 2000+r "
                            "(all students of a run share it)",
             "trainer": trainer, "compiled": bool(compile),
+            "precision": resolve_precision(c.precision, dev),
         }
         outs.append(RunOutput(rows=[_order(row) for row in rows], seeds=seeds, device=str(dev), extra=extra))
     return outs
@@ -491,6 +504,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--device", default="auto", help="auto (CUDA when present), cuda or cpu")
     ap.add_argument("--group", type=int, default=0, help="nets trained together (0: all teachers, then all students)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the grouped net")
+    ap.add_argument("--precision", default="auto", choices=("auto", "float32", "bf16"),
+                    help="auto: bf16 autocast and channels_last on a GPU or a CPU with native bf16, else float32")
     ap.add_argument("--dry-run", action="store_true",
                     help="the tiny 'smoke' profile at two noise levels on the CPU (checks the code path)")
     ap.add_argument("--no-variant", action="store_true",
@@ -504,7 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         variances = [float(v) for v in a.noise.split(",") if v.strip()]
         extra_at = {} if a.no_variant else None  # None: the chapter's T = 4 variant at 0.10 and 0.20
-        configs = deep.sweep(a.profile, variances, extra_at, device=a.device, progress=False, runs=a.runs)
+        configs = deep.sweep(a.profile, variances, extra_at, device=a.device, progress=False, runs=a.runs,
+                             precision=a.precision)
         dev = resolve_device(a.device)
     except ValueError as exc:
         ap.error(str(exc))

@@ -60,8 +60,16 @@ def experiment_modules() -> dict[str, Any]:
 
 
 def config_from_record(module: ModuleType | Any, record: dict) -> Any:
-    """The experiment's ``Config`` rebuilt from a stored record."""
-    return module.Config(**record["config"])
+    """The experiment's ``Config`` rebuilt from a stored record. A config with a ``precision``
+    field (kdlib.train_cnn) regenerates in the precision its provenance names; a record older
+    than that field ran float32 on a CPU, and ``auto`` (bf16) on a GPU."""
+    cfg = dict(record["config"])
+    fields = getattr(module.Config, "__dataclass_fields__", {})
+    if "precision" in fields and "precision" not in cfg:
+        prov = record.get("provenance", {})
+        cfg["precision"] = prov.get("precision") or (
+            "float32" if str(prov.get("device", "cpu")).startswith("cpu") else "auto")
+    return module.Config(**cfg)
 
 
 def regeneration_order(names: Iterable[str]) -> list[str]:

@@ -42,9 +42,10 @@ import kdlib
 
 SCHEMA_VERSION = 1
 RESULTS_ENV = "KDLIB_RESULTS"
-#: Config fields that choose where a run happens, not what it computes; they
-#: are kept in the record's provenance but left out of the key.
-NON_KEY_FIELDS = frozenset({"device", "progress"})
+#: Config fields that choose where and how fast a run happens, not what it computes; they
+#: are kept in the record's provenance but left out of the key. ``precision`` (float32 or
+#: bf16 autocast, kdlib.train_cnn) changes results within the regeneration tolerance only.
+NON_KEY_FIELDS = frozenset({"device", "progress", "precision"})
 
 
 class StoreError(RuntimeError):

@@ -16,11 +16,20 @@
 
 Fast path: the dataset stays on the device as one tensor, a batch is an index slice of
 a random permutation made on the device (no DataLoader), the epoch loss is summed on
-the device (one synchronisation per epoch). On a GPU the forward pass runs under bf16
-autocast with channels_last tensors and Adam is fused; the losses are evaluated in float32.
+the device (one synchronisation per epoch). On a GPU Adam is fused.
+
+Precision (``CNNTrainConfig.precision``, :func:`resolve_precision`): ``"auto"`` runs the
+forward pass under bf16 autocast with channels_last tensors on a GPU, and on a CPU whose
+processor computes bf16 natively (AVX-512 BF16 or AMX, :func:`cpu_has_bf16`; detected,
+never assumed); elsewhere float32 in the default memory layout, exactly as before.
+``"float32"`` turns it off, ``"bf16"`` forces it. Under autocast the weights, the Adam
+moments and the batch-norm running statistics stay float32 (autocast casts the inputs of
+convolutions and matrix products, not the parameters; batch norm accumulates its batch
+statistics in float32 and updates float32 buffers), and the losses are evaluated in float32.
 """
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -35,6 +44,39 @@ from kdlib.cifar import ImageSplit
 from kdlib.losses import soft_cross_entropy
 
 MODES = ("hard", "soft")
+#: Values of ``CNNTrainConfig.precision``: ``auto`` (bf16 where the device computes it natively), or forced.
+PRECISIONS = ("auto", "float32", "bf16")
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_has_bf16() -> bool:
+    """Whether this processor computes bf16 natively: the ``avx512_bf16`` or ``amx_bf16`` flag,
+    asked of torch's own CPU check (``torch.cpu._is_avx512_bf16_supported``,
+    ``torch.cpu._is_amx_tile_supported``) or, where torch lacks it, read off ``/proc/cpuinfo``.
+    False when neither can say."""
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    if any(callable(c) for c in checks):
+        try:
+            return any(bool(c()) for c in checks if callable(c))
+        except Exception:  # noqa: BLE001 - a private API: fall back to the flags
+            pass
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line.split(":", 1)[1].split() for line in fh if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """The precision a run on ``device`` uses: ``"bf16"`` (bf16 autocast, channels_last) or
+    ``"float32"``. ``"auto"``: bf16 on a GPU and on a CPU with :func:`cpu_has_bf16`, else float32."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if precision != "auto":
+        return precision
+    dev = torch.device(device)
+    return "bf16" if dev.type == "cuda" or (dev.type == "cpu" and cpu_has_bf16()) else "float32"
 
 
 @dataclass(frozen=True)
@@ -51,6 +93,7 @@ class CNNTrainConfig:
     seed: int = 0
     eval_batch_size: int = 1000
     augment: bool = False
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.lr) and self.lr > 0):
@@ -65,12 +108,15 @@ class CNNTrainConfig:
             raise ValueError(f"temperature must be a finite number > 0, got {self.temperature}")
         if not isinstance(self.augment, bool):
             raise ValueError(f"augment must be True or False, got {self.augment!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
 @dataclass
 class TrainResult:
     """What one training run did: best epoch, its validation accuracy, epochs run, per-epoch history,
-    wall seconds and the CPU seconds of this process (all its threads) over the same span."""
+    wall seconds and the CPU seconds of this process (all its threads) over the same span, and
+    the precision used (``"bf16"`` or ``"float32"``, :func:`resolve_precision`)."""
 
     best_epoch: int
     best_val_acc: float
@@ -79,6 +125,7 @@ class TrainResult:
     val_acc: list[float] = field(default_factory=list)
     seconds: float = 0.0
     cpu_seconds: float = 0.0
+    precision: str = "float32"
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
@@ -121,35 +168,44 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return apply_augment(x, *augment_draws(x.shape[0], gen, x.device))
 
 
-def _autocast(device: torch.device):
-    return torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+def _autocast(device: torch.device, precision: str = "auto"):
+    """bf16 autocast on ``device`` when :func:`resolve_precision` says bf16, else a no-op context."""
+    dev = torch.device(device)
+    on = resolve_precision(precision, dev) == "bf16"
+    return torch.autocast(device_type=dev.type if dev.type in ("cuda", "cpu") else "cpu", dtype=torch.bfloat16,
+                          enabled=on)
 
 
-def _prepare(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """channels_last for the model and the images on a GPU; unchanged on the CPU."""
-    if x.device.type == "cuda" and x.dim() == 4:
+def _prepare(model: nn.Module, x: torch.Tensor, precision: str = "auto") -> torch.Tensor:
+    """channels_last for the model and the images when the precision is bf16; else unchanged
+    (the model is put back into the default layout, so a float32 run is the one it always was)."""
+    if x.dim() != 4:
+        return x
+    if resolve_precision(precision, x.device) == "bf16":
         model.to(memory_format=torch.channels_last)
         return x.contiguous(memory_format=torch.channels_last)
-    return x
+    model.to(memory_format=torch.contiguous_format)
+    return x.contiguous()
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Logits (float32, N x classes) in eval mode, in chunks; the model is moved to ``x``'s device."""
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1000, precision: str = "auto") -> torch.Tensor:
+    """Logits (float32, N x classes) in eval mode, in chunks; the model is moved to ``x``'s device.
+    ``precision`` as :class:`CNNTrainConfig`'s (bf16 autocast and channels_last, or float32)."""
     was_training = model.training
     model.to(x.device).eval()
-    x = _prepare(model, x)
+    x = _prepare(model, x, precision)
     outs = []
-    with _autocast(x.device):
+    with _autocast(x.device, precision):
         for i in range(0, x.shape[0], batch_size):
             outs.append(model(x[i : i + batch_size]).float())
     model.train(was_training)
     return torch.cat(outs) if outs else torch.empty(0)
 
 
-def accuracy(model: nn.Module, data: ImageSplit, batch_size: int = 1000) -> float:
+def accuracy(model: nn.Module, data: ImageSplit, batch_size: int = 1000, precision: str = "auto") -> float:
     """Fraction of ``data`` classified correctly (argmax of the logits)."""
-    pred = predict_logits(model, data.x, batch_size).argmax(1)
+    pred = predict_logits(model, data.x, batch_size, precision).argmax(1)
     return float((pred == data.y).float().mean())
 
 
@@ -181,7 +237,8 @@ def train_classifier(
             raise ValueError(f"teacher_logits has {teacher_logits.shape[0]} rows, the training set {n}")
         teacher_logits = teacher_logits.to(dev, torch.float32)
     model.to(dev)
-    x = _prepare(model, train.x)
+    prec = resolve_precision(cfg.precision, dev)
+    x = _prepare(model, train.x, prec)
     y = train.y
     # fused Adam on a GPU: one kernel for the whole update instead of several per tensor
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
@@ -189,7 +246,7 @@ def train_classifier(
     gen = torch.Generator(device=dev).manual_seed(int(cfg.seed))
     bs = min(cfg.batch_size, n)
     steps = n // bs  # full batches only: a last batch of one image would break batch norm
-    res = TrainResult(best_epoch=0, best_val_acc=-1.0, epochs_run=0)
+    res = TrainResult(best_epoch=0, best_val_acc=-1.0, epochs_run=0, precision=prec)
     best_state: dict[str, torch.Tensor] | None = None
     t0, c0 = time.perf_counter(), time.process_time()
     bar = tqdm(range(1, cfg.max_epochs + 1), desc=desc, disable=not progress, leave=False)
@@ -200,7 +257,9 @@ def train_classifier(
         for s in range(steps):
             idx = perm[s * bs : (s + 1) * bs]
             xb = augment_batch(x[idx], gen) if cfg.augment else x[idx]
-            with _autocast(dev):
+            if prec == "bf16" and xb.dim() == 4:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with _autocast(dev, prec):
                 logits = model(xb)
             if teacher_logits is None:
                 loss = hard_loss(logits, y[idx])
@@ -210,7 +269,7 @@ def train_classifier(
             loss.backward()
             opt.step()
             total += loss.detach()
-        acc = accuracy(model, val, cfg.eval_batch_size)
+        acc = accuracy(model, val, cfg.eval_batch_size, prec)
         res.train_loss.append(float(total) / steps)
         res.val_acc.append(acc)
         res.epochs_run = epoch

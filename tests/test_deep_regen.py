@@ -10,6 +10,7 @@ import torch
 
 from kdlib.data import DataUnavailableError
 from kdlib.experiments import deep
+from kdlib.regenerate import config_from_record
 from kdlib.results import ResultStore, recorded_threads
 
 CPU = deep.PROFILE_ORDER[-1]
@@ -37,7 +38,9 @@ def test_stored_deep_record_regenerates():
     rec = store.load(deep.NAME, cfg)
     if rec is None:
         pytest.skip(f"no stored {CPU}-profile record at variance 0.2")
-    one = dataclasses.replace(cfg, runs=1, extra_temperatures=(), device="cpu", progress=False)
+    # in the record's precision (config_from_record's rule: a record without one ran float32 on the CPU)
+    prec = config_from_record(deep, rec).precision
+    one = dataclasses.replace(cfg, runs=1, extra_temperatures=(), device="cpu", progress=False, precision=prec)
     threads = _one_thread_if(rec)
     try:
         out = deep.run(one)

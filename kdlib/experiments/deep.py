@@ -28,7 +28,7 @@ import torch
 from kdlib.cifar import load_cat_dog, source_notice
 from kdlib.data import check_variance, resolve_device
 from kdlib.results import ResultStore, RunOutput
-from kdlib.train_cnn import CNNTrainConfig, accuracy, predict_logits, train_classifier
+from kdlib.train_cnn import CNNTrainConfig, accuracy, predict_logits, resolve_precision, train_classifier
 from kdlib.paper import FIGURE_CIFAR as PAPER_FIGURE  # the paper's values, quoted
 from kdlib.validate import in_interval, integer, number, optional_integer
 from kdlib.vgg import build_vgg, n_parameters
@@ -44,6 +44,10 @@ PROFILES: dict[str, dict[str, Any]] = {
     # chosen by choose_settings from the deep_settings records (see the chapter); 8 runs fit the budget
     "cpu": dict(runs=8, max_epochs=12, patience=5, lr=1e-3, weight_decay=5e-4, batch_size=128,
                 width_mult=0.125, train_limit=None, temperature=1.0, augment=True),
+    # the teacher-leads profile (issue 25): the pick of kdlib.experiments.deep_lead.choose from the bf16
+    # settings measurements; provisional until those are stored (python -m kdlib.experiments.deep_lead checks)
+    "cpu2": dict(runs=5, max_epochs=30, patience=8, lr=1e-3, weight_decay=5e-4, batch_size=128,
+                 width_mult=0.25, train_limit=None, temperature=1.0, augment=True),
     # a few seconds on a CPU: checks the code path (kdlib.grouped --dry-run, tests), no result
     "smoke": dict(runs=2, max_epochs=2, patience=1, lr=1e-3, weight_decay=5e-4, batch_size=32,
                   width_mult=0.0625, train_limit=128, temperature=1.0, augment=True),
@@ -54,7 +58,8 @@ PROFILE_ORDER = ("paper", "cpu")
 
 @dataclass(frozen=True)
 class Config:
-    """One record: one profile at one noise variance. ``device``/``progress`` are not part of the key."""
+    """One record: one profile at one noise variance. ``device``/``progress``/``precision`` are not part
+    of the key (:data:`kdlib.results.NON_KEY_FIELDS`); the precision used is in the provenance."""
 
     profile: str
     noise_variance: float
@@ -73,6 +78,7 @@ class Config:
     classes: tuple[str, str] = ("cat", "dog")
     device: str = "auto"
     progress: bool = True
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if not isinstance(self.profile, str) or not self.profile:
@@ -96,11 +102,12 @@ class Config:
     def train_config(self, seed: int) -> CNNTrainConfig:
         return CNNTrainConfig(lr=float(self.lr), weight_decay=float(self.weight_decay), batch_size=self.batch_size,
                               max_epochs=self.max_epochs, patience=self.patience,
-                              temperature=float(self.temperature), seed=int(seed), augment=self.augment)
+                              temperature=float(self.temperature), seed=int(seed), augment=self.augment,
+                              precision=self.precision)
 
 
 def make_config(profile: str, noise_variance: float, device: str = "auto", progress: bool = True,
-                **overrides: Any) -> Config:
+                precision: str = "auto", **overrides: Any) -> Config:
     """The config of a named profile at one noise variance; ``None`` overrides keep the profile's value.
 
     Any override that changes a value relabels the profile, so a record never claims a
@@ -109,7 +116,7 @@ def make_config(profile: str, noise_variance: float, device: str = "auto", progr
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}: expected one of {sorted(PROFILES)} (or 'best')")
-    known = {f.name for f in fields(Config)} - {"profile", "noise_variance", "device", "progress"}
+    known = {f.name for f in fields(Config)} - {"profile", "noise_variance", "device", "progress", "precision"}
     bad = set(overrides) - known
     if bad:
         raise ValueError(f"unknown parameters {sorted(bad)}")
@@ -130,7 +137,8 @@ def make_config(profile: str, noise_variance: float, device: str = "auto", progr
         label = profile + "".join(f"+T{float(t):g}" for t in values["extra_temperatures"])
     elif changed:
         label = f"{profile}+custom"
-    return Config(profile=label, noise_variance=float(noise_variance), device=device, progress=progress, **values)
+    return Config(profile=label, noise_variance=float(noise_variance), device=device, progress=progress,
+                  precision=precision, **values)
 
 
 def profile_settings(label: str) -> tuple[str, dict[str, Any]]:
@@ -199,6 +207,7 @@ def run(config: Config) -> RunOutput:
     for ``softmax(z_teacher / T)``.
     """
     dev = resolve_device(config.device)
+    prec = resolve_precision(config.precision, dev)
     rows: list[dict[str, Any]] = []
     seeds: list[int] = []
     source: dict[str, Any] = {}
@@ -213,8 +222,8 @@ def run(config: Config) -> RunOutput:
         teacher = build_vgg(TEACHER, width_mult=config.width_mult, seed=1000 + r)
         res = train_classifier(teacher, data.train, data.val, tcfg, progress=config.progress,
                                desc=f"var {config.noise_variance:g} run {r} teacher")
-        t_logits = predict_logits(teacher, data.train.x)  # once per dataset
-        row = _row(config, r, "teacher", "hard", teacher, res, data)
+        t_logits = predict_logits(teacher, data.train.x, precision=prec)  # once per dataset
+        row = _row(config, r, "teacher", "hard", teacher, res, data, prec)
         row["train_acc"] = round(100.0 * float((t_logits.argmax(1) == data.train.y).float().mean()), 4)
         row["train_confidence"] = round(_confidence(t_logits), 6)
         rows.append(row)
@@ -225,7 +234,7 @@ def run(config: Config) -> RunOutput:
             res = train_classifier(student, data.train, data.val, cfg,
                                    teacher_logits=None if temp is None else t_logits,
                                    progress=config.progress, desc=f"var {config.noise_variance:g} run {r} {mode}")
-            row = _row(config, r, "student", mode, student, res, data)
+            row = _row(config, r, "student", mode, student, res, data, prec)
             if temp is not None:
                 row["temperature"] = temp
                 row["label_confidence"] = round(_confidence(t_logits, temp), 6)
@@ -241,17 +250,19 @@ def run(config: Config) -> RunOutput:
         "seed_scheme": "noise seed r, batch order seed r, teacher init 1000+r, student init 2000+r "
                        "(all students of a run share it)",
         "trainer": "kdlib.train_cnn.train_classifier, one net at a time",
+        "precision": prec,
     }
     return RunOutput(rows=rows, seeds=seeds, device=str(dev), extra=extra)
 
 
-def _row(config: Any, r: int, role: str, mode: str, model: torch.nn.Module, res: Any, data: Any) -> dict[str, Any]:
+def _row(config: Any, r: int, role: str, mode: str, model: torch.nn.Module, res: Any, data: Any,
+         precision: str) -> dict[str, Any]:
     return {
         "noise_variance": config.noise_variance,
         "run": r,
         "model": role,
         "mode": mode,
-        "test_acc": round(100.0 * accuracy(model, data.test), 4),
+        "test_acc": round(100.0 * accuracy(model, data.test, precision=precision), 4),
         "val_acc": round(100.0 * res.best_val_acc, 4),
         "best_epoch": res.best_epoch,
         "epochs_run": res.epochs_run,
@@ -292,6 +303,7 @@ class SettingsConfig:
     classes: tuple[str, str] = ("cat", "dog")
     device: str = "auto"
     progress: bool = True
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         check_variance(self.noise_variance)
@@ -304,15 +316,18 @@ class SettingsConfig:
 
     def train_config(self, seed: int) -> CNNTrainConfig:
         return CNNTrainConfig(lr=float(self.lr), weight_decay=float(self.weight_decay), batch_size=self.batch_size,
-                              max_epochs=self.epochs, patience=self.epochs, seed=int(seed), augment=self.augment)
+                              max_epochs=self.epochs, patience=self.epochs, seed=int(seed), augment=self.augment,
+                              precision=self.precision)
 
 
 def run_settings(config: SettingsConfig) -> RunOutput:
-    """Rows (one per run and net): per-epoch lists ``val_acc``, ``test_acc`` (%), ``train_loss``
-    and ``epoch_seconds`` (training plus the validation pass; the extra test pass is not counted)."""
+    """Rows (one per run and net): per-epoch lists ``val_acc``, ``test_acc`` (%), ``train_loss``,
+    ``epoch_seconds`` (wall clock of training plus the validation pass; the extra test pass is not
+    counted) and ``epoch_cpu_seconds`` (the process's CPU time over the same span)."""
     import time
 
     dev = resolve_device(config.device)
+    prec = resolve_precision(config.precision, dev)
     rows: list[dict[str, Any]] = []
     source: dict[str, Any] = {}
     for r in range(config.runs):
@@ -323,12 +338,14 @@ def run_settings(config: SettingsConfig) -> RunOutput:
             model = build_vgg(spec, width_mult=config.width_mult, seed=seed)
             test: list[float] = []
             secs: list[float] = []
-            clock = [time.perf_counter()]
+            cpu: list[float] = []
+            clock = [time.perf_counter(), time.process_time()]
 
             def after_epoch(epoch: int, m: torch.nn.Module, val: float) -> None:
                 secs.append(round(time.perf_counter() - clock[0], 3))
-                test.append(round(100.0 * accuracy(m, data.test), 4))
-                clock[0] = time.perf_counter()
+                cpu.append(round(time.process_time() - clock[1], 3))
+                test.append(round(100.0 * accuracy(m, data.test, precision=prec), 4))
+                clock[0], clock[1] = time.perf_counter(), time.process_time()
 
             res = train_classifier(model, data.train, data.val, config.train_config(r), progress=config.progress,
                                    desc=f"w {config.width_mult:g} n {len(data.train)} run {r} {role}",
@@ -338,10 +355,12 @@ def run_settings(config: SettingsConfig) -> RunOutput:
                 "n_train": len(data.train), "run": r, "model": role, "mode": "hard",
                 "val_acc": [round(100.0 * a, 4) for a in res.val_acc], "test_acc": test,
                 "train_loss": [round(v, 6) for v in res.train_loss], "epoch_seconds": secs,
+                "epoch_cpu_seconds": cpu,
                 "params": n_parameters(model), "layers": model.describe(),
             })
     extra = {"data_source": source, "data_notice": source_notice(source),
-             "seed_scheme": "as the deep experiment: noise seed r, batch order r, teacher 1000+r, student 2000+r"}
+             "seed_scheme": "as the deep experiment: noise seed r, batch order r, teacher 1000+r, student 2000+r",
+             "precision": prec}
     return RunOutput(rows=rows, seeds=[s for r in range(config.runs) for s in (r, 1000 + r, 2000 + r)],
                      device=str(dev), extra=extra)
 
