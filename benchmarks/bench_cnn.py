@@ -193,6 +193,7 @@ def gpu_estimate() -> None:
 
 
 def gpu_sweep() -> None:
+    from kdlib.chapters import deep_networks
     from kdlib.experiments import deep
     from kdlib.results import load_or_run
 
@@ -200,7 +201,7 @@ def gpu_sweep() -> None:
     for c in deep.sweep("paper", deep.NOISE_VARIANCES, device="cuda"):
         t = time.perf_counter()
         rec = load_or_run(deep, c)
-        s = deep.summarize([rec])[0]
+        s = deep_networks.summarize([rec])[0]
         print(f"variance {c.noise_variance:4.2f}: {time.perf_counter() - t:6.1f} s  teacher {s['teacher']:.1f}  "
               f"hard {s['hard']:.1f}  soft {s['soft']:.1f}", flush=True)
     print(f"paper-scale sweep end to end: {(time.perf_counter() - t0) / 60:.2f} min (target: under 10)")

@@ -5,7 +5,7 @@ For each input dimension, trains every (width, seed) student of the chapter's gr
 2 to 4096, 5 seeds) on planted-margin data (J = 2, n = 500; d = 2 is the chapter's circle,
 d = 500 as many coordinates as its MNIST pairs in their span) for a fixed number of
 full-batch steps (no early stopping: the target is never reached), once as one bank
-(:func:`kdlib.experiments.scaling.train_bank`) and once student by student through the same
+(:func:`kdlib.train.train_bank`) and once student by student through the same
 function, and prints students trained per second for both, their ratio, the gain of the
 bank's blocks of rows over a single block, for n < 2d the gain of its outputs form over its
 weights form (see ``train_bank``), and the time of one step of the whole bank, all measured
@@ -25,8 +25,8 @@ import time
 
 import torch
 
-from kdlib.experiments.scaling import train_bank
 from kdlib.planted import planted_dataset
+from kdlib.train import train_bank
 from kdlib.train_circle import CircleBank
 
 

@@ -52,6 +52,7 @@ def main() -> None:
 
     from kdlib.data import binary_mnist
     from kdlib.experiments import table1
+    from kdlib.validate import TASKS
     from kdlib import teachers as teachers_mod
     from kdlib.teachers import TeacherStore
     from kdlib import train as train_mod
@@ -82,7 +83,7 @@ def main() -> None:
         table1.train_students = timed_students
         total = 0.0
         try:
-            for dataset in table1.DATASETS:
+            for dataset in TASKS:
                 cfg = table1.Config(dataset=dataset, device="cpu")
                 table1._TEACHERS.clear()
                 t = time.perf_counter()

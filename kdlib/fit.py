@@ -104,3 +104,11 @@ def crossing(xs: Sequence[float], ratios: Sequence[float]) -> float | None:
             w = l0 / (l0 - l1)
             return math.exp(math.log(x0) + w * (math.log(x1) - math.log(x0)))
     return None
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float]:
+    """The mean and the sample standard deviation (``n - 1`` in the denominator; NaN for one value)."""
+    import statistics
+
+    v = list(values)
+    return (statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else math.nan)

@@ -25,15 +25,17 @@ The same code runs on the CPU (``--device cpu``), which is how it is tested: a d
 on the tiny ``smoke`` profile writes well-formed records, and a packed net trains to the
 same weights as the nets trained one by one (``tests/test_deep_grouped.py``).
 
-    python -m kdlib.grouped --profile paper --out /tmp/deep-paper [--compile] [--group 60]
-    python -m kdlib.grouped --dry-run --out /tmp/deep-smoke        # tiny profile on the CPU
+    python -m kdlib grouped --profile paper --out /tmp/deep-paper [--compile] [--group 60]
+    python -m kdlib grouped --dry-run --out /tmp/deep-smoke        # tiny profile on the CPU
+
+(the command line, which builds the configs and writes the store, is :func:`kdlib.__main__.grouped`;
+this module takes configs and imports no experiment).
 
 Records go to ``<out>/deep/<key>.json`` with the same configuration, key and row format
 as :func:`kdlib.experiments.deep.run`; copy them into ``results/deep/``.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import math
 import sys
@@ -48,8 +50,8 @@ from tqdm import tqdm
 
 from kdlib.cifar import load_cat_dog, source_notice
 from kdlib.data import resolve_device
-from kdlib.experiments import deep
-from kdlib.results import ResultStore, RunOutput
+from kdlib.losses import softmax_confidence
+from kdlib.results import RunOutput
 from kdlib.train_cnn import apply_augment, augment_draws, resolve_precision
 from kdlib.vgg import VGG, build_vgg, n_parameters
 
@@ -374,14 +376,16 @@ def _stack(parts: list[torch.Tensor]) -> torch.Tensor:
     return torch.stack(parts)
 
 
-def run_configs(configs: Sequence[deep.Config], *, device: str | torch.device = "auto", group: int = 0,
-                compile: bool = False, progress: bool = True) -> list[RunOutput]:
+def run_configs(configs: Sequence[Any], *, teacher: str, student: str, device: str | torch.device = "auto",
+                group: int = 0, compile: bool = False, progress: bool = True) -> list[RunOutput]:
     """The records' contents (:class:`RunOutput`) of ``configs`` (one profile's noise levels),
     all teachers trained together (in groups of ``group`` nets, 0 = all), then all students.
 
     Every config must share the settings that shape the nets and the data (width,
     training-set size, batch size, epochs, patience, optimiser, split, classes); the
-    noise level and the temperatures may differ.
+    noise level and the temperatures may differ. ``configs``: :class:`kdlib.experiments.deep.Config`
+    objects (this module reads their fields and imports no experiment); ``teacher`` and
+    ``student``: the nets' specs (:data:`kdlib.vgg.SPECS` names: ``deep.TEACHER``, ``deep.STUDENT``).
     """
     dev = resolve_device(device)
     if not configs:
@@ -420,7 +424,7 @@ def run_configs(configs: Sequence[deep.Config], *, device: str | torch.device = 
             out += [(k, res) for k in range(len(chunk))]
         return out
 
-    t_jobs = [Job(deep.TEACHER, 1000 + r, r, slot_of[(ci, r)]) for ci, c in enumerate(configs) for r in range(c.runs)]
+    t_jobs = [Job(teacher, 1000 + r, r, slot_of[(ci, r)]) for ci, c in enumerate(configs) for r in range(c.runs)]
     t_res = train_all(t_jobs, "teachers", None)
     # the teachers' logits on their training sets, once per data set
     logits = torch.zeros(len(slot_of), X["xtr"].shape[1], 2, device=dev)
@@ -434,17 +438,17 @@ def run_configs(configs: Sequence[deep.Config], *, device: str | torch.device = 
         modes = [("hard", None), ("soft", float(c.temperature))]
         modes += [(f"soft T={t:g}", float(t)) for t in c.extra_temperatures]
         for r in range(c.runs):
-            s_jobs += [(mode, Job(deep.STUDENT, 2000 + r, r, slot_of[(ci, r)], temp)) for mode, temp in modes]
+            s_jobs += [(mode, Job(student, 2000 + r, r, slot_of[(ci, r)], temp)) for mode, temp in modes]
     s_res = train_all([j for _, j in s_jobs], "students", logits)
     student_rows: dict[int, list[dict[str, Any]]] = {}
     for (mode, job), (k, res) in zip(s_jobs, s_res):
         row = {"mode": mode, **_row(res, k)}
         if job.temperature is not None:
             row["temperature"] = job.temperature
-            row["label_confidence"] = round(deep._confidence(logits[job.slot], job.temperature), 6)
+            row["label_confidence"] = round(softmax_confidence(logits[job.slot], job.temperature), 6)
         student_rows.setdefault(job.slot, []).append(row)
-    t_net = build_vgg(deep.TEACHER, width_mult=c0.width_mult)
-    s_net = build_vgg(deep.STUDENT, width_mult=c0.width_mult)
+    t_net = build_vgg(teacher, width_mult=c0.width_mult)
+    s_net = build_vgg(student, width_mult=c0.width_mult)
     trainer = (f"kdlib.grouped: nets trained together as grouped convolutions, "
                f"{'all of a kind' if not group else f'up to {group}'} per group; "
                "train_seconds = the group's wall time / its number of nets")
@@ -482,7 +486,7 @@ def _row(res: GroupResult, k: int, train_logits: torch.Tensor | None = None,
     }
     if train_logits is not None:
         row["train_acc"] = round(100.0 * float((train_logits.argmax(1) == y_train).float().mean()), 4)
-        row["train_confidence"] = round(deep._confidence(train_logits), 6)
+        row["train_confidence"] = round(softmax_confidence(train_logits), 6)
     return row
 
 
@@ -493,53 +497,7 @@ def _order(row: dict[str, Any]) -> dict[str, Any]:
     return {**{k: row[k] for k in _ORDER}, **{k: v for k, v in row.items() if k not in _ORDER}}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: train a profile's noise levels together and write their records under ``--out``."""
-    ap = argparse.ArgumentParser(prog="python -m kdlib.grouped", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", required=True, help="a results store folder; records go to OUT/deep/<key>.json")
-    ap.add_argument("--profile", default="paper", help=f"one of {sorted(deep.PROFILES)} (default paper)")
-    ap.add_argument("--noise", default=",".join(f"{v:g}" for v in deep.NOISE_VARIANCES),
-                    help="noise variances, comma-separated")
-    ap.add_argument("--runs", type=int, default=None, help="runs per noise level (default: the profile's)")
-    ap.add_argument("--device", default="auto", help="auto (CUDA when present), cuda or cpu")
-    ap.add_argument("--group", type=int, default=0, help="nets trained together (0: all teachers, then all students)")
-    ap.add_argument("--compile", action="store_true", help="torch.compile the grouped net")
-    ap.add_argument("--precision", default="auto", choices=("auto", "float32", "bf16"),
-                    help="auto: bf16 autocast and channels_last on a GPU or a CPU with native bf16, else float32")
-    ap.add_argument("--dry-run", action="store_true",
-                    help="the tiny 'smoke' profile at two noise levels on the CPU (checks the code path)")
-    ap.add_argument("--no-variant", action="store_true",
-                    help="without the chapter's extra soft student at T = 4 at noise 0.10 and 0.20")
-    ap.add_argument("--no-progress", action="store_true")
-    a = ap.parse_args(argv)
-    if a.dry_run:
-        a.profile, a.device = "smoke", "cpu" if a.device == "auto" else a.device
-        if a.noise == ap.get_default("noise"):
-            a.noise = "0,0.1"
-    try:
-        variances = [float(v) for v in a.noise.split(",") if v.strip()]
-        extra_at = {} if a.no_variant else None  # None: the chapter's T = 4 variant at 0.10 and 0.20
-        configs = deep.sweep(a.profile, variances, extra_at, device=a.device, progress=False, runs=a.runs,
-                             precision=a.precision)
-        dev = resolve_device(a.device)
-    except ValueError as exc:
-        ap.error(str(exc))
-    store = ResultStore(a.out)
-    if dev.type == "cuda":
-        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels
-    t0 = time.perf_counter()
-    print(f"{len(configs)} noise levels x {configs[0].runs} runs of profile {configs[0].profile!r} on {dev}, "
-          f"records into {store.root / deep.NAME}", flush=True)
-    outs = run_configs(configs, device=dev, group=a.group, compile=a.compile, progress=not a.no_progress)
-    wall = time.perf_counter() - t0
-    for c, out in zip(configs, outs):
-        rec = store.save(deep.NAME, c, out, wall / len(configs))
-        s = deep.summarize([rec])[0]
-        print(f"variance {c.noise_variance:4.2f}: teacher {s['teacher']:.1f}  hard {s['hard']:.1f}  "
-              f"soft {s['soft']:.1f}  -> {store.path(deep.NAME, c)}", flush=True)
-    print(f"wall time end to end: {wall:.1f} s ({wall / 60:.2f} min)", flush=True)
-    return 0
+if __name__ == "__main__":  # python -m kdlib.grouped: the same as python -m kdlib grouped
+    from kdlib.__main__ import main as _kdlib_main
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_kdlib_main(["grouped", *sys.argv[1:]]))

@@ -54,3 +54,8 @@ def soft_cross_entropy(logits: torch.Tensor, teacher_logits: torch.Tensor, tempe
         raise ValueError(f"temperature must be > 0, got {temperature}")
     q = torch.softmax(teacher_logits / temperature, dim=-1)
     return -(q * torch.log_softmax(logits / temperature, dim=-1)).sum(-1).mean()
+
+
+def softmax_confidence(logits: torch.Tensor, temperature: float = 1.0) -> float:
+    """Mean over the rows of ``max_k softmax(z / T)_k``: how sure the soft labels are (1/2 to 1 for two classes)."""
+    return float(torch.softmax(logits.float() / temperature, dim=1).max(dim=1).values.mean())

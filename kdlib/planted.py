@@ -32,12 +32,10 @@ from dataclasses import dataclass
 
 import torch
 
-# the exact 2-D certificate lives with the other gamma computations; re-exported here for the planted data
-from kdlib.margin import Certificate2D, arcs_2d, certify_gamma_2d, solve_gamma_2d  # noqa: F401
+from kdlib.validate import integer
 
 __all__ = ["PlantedDirection", "PlantedData", "planted_direction", "planted_logit", "planted_dataset",
-           "monte_carlo_logit", "check_planted_params", "arcs_2d", "Certificate2D", "certify_gamma_2d",
-           "solve_gamma_2d"]
+           "monte_carlo_logit", "check_planted_params"]
 
 
 @dataclass(frozen=True)
@@ -78,18 +76,12 @@ class PlantedData:
         return int(self.x.shape[0])
 
 
-def _int(name: str, v: object, minimum: int) -> int:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {v!r}")
-    return v
-
-
 def check_planted_params(d: int, n: int, t: float, J: int = 1) -> None:
     """Reject ``d < 2``, ``n < 1``, ``J < 1`` and ``t`` outside ``(0, 1/2)`` (``|z*| <= 1/2`` always:
     ``(pi - theta)/(2 pi) <= 1/2`` and ``|<u, x>| <= 1``)."""
-    _int("d (the input dimension)", d, 2)
-    _int("n (the number of points)", n, 1)
-    _int("J (the number of planted half-spaces)", J, 1)
+    integer("d (the input dimension)", d, 2)
+    integer("n (the number of points)", n, 1)
+    integer("J (the number of planted half-spaces)", J, 1)
     t = float(t)
     if not (math.isfinite(t) and t > 0):
         raise ValueError(f"the margin threshold t must be a finite number > 0, got {t!r}")
@@ -106,8 +98,8 @@ def planted_direction(d: int, J: int, seed: int, *, aligned: bool = True) -> Pla
     """A planted ``v*`` with ``J`` half-spaces from ``seed``: ``r_j`` uniform on the sphere, ``a_j`` uniform signs,
     ``u_j = r_j`` if ``aligned`` (the largest logits: ``<u_j, x>`` is large where the half-space overlap is)
     else independent uniform unit vectors."""
-    _int("d (the input dimension)", d, 2)
-    _int("J (the number of planted half-spaces)", J, 1)
+    integer("d (the input dimension)", d, 2)
+    integer("J (the number of planted half-spaces)", J, 1)
     gen = torch.Generator().manual_seed(int(seed))
     r = _unit_rows(J, d, gen)
     u = r.clone() if aligned else _unit_rows(J, d, gen)
@@ -133,7 +125,7 @@ def monte_carlo_logit(direction: PlantedDirection, x: torch.Tensor, n_z: int, se
                       chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
     """``mean_k <v*(z_k), 1(<z_k, x> > 0) x>`` over ``n_z`` Gaussian draws, and its standard error
     (the independent check of (P1))."""
-    _int("n_z", n_z, 2)
+    integer("n_z", n_z, 2)
     x = x.to(torch.float64)
     gen = torch.Generator().manual_seed(int(seed))
     s1 = torch.zeros(x.shape[0], dtype=torch.float64)
@@ -157,7 +149,7 @@ def planted_dataset(d: int, n: int, t: float, *, J: int = 1, seed: int = 0, alig
     the points both come from ``seed``). At most ``max_draws`` candidates are drawn; if fewer than ``n``
     pass, a ``ValueError`` reports how many passed and the largest ``|z*|`` seen."""
     check_planted_params(d, n, t, J)
-    _int("max_draws", max_draws, 1)
+    integer("max_draws", max_draws, 1)
     direction = planted_direction(d, J, seed, aligned=aligned)
     gen = torch.Generator().manual_seed(int(seed) + 1_000_003)
     xs, zs = [], []

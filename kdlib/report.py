@@ -35,6 +35,18 @@ def fmt(value: Any, digits: int = 2) -> str:
     return str(value)
 
 
+def significant(v: float, digits: int = 2) -> str:
+    """A number to ``digits`` significant digits (scientific outside ``[1e-3, 1e5)``); None, NaN and inf as ``-``.
+
+    The format of the tables of Chapters 4 and 5, where the quantities span many decades; :func:`fmt`
+    (fixed decimals) is the format of the others."""
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "-"
+    if v == 0:
+        return "0"
+    return f"{v:.{digits}g}" if 1e-3 <= abs(v) < 1e5 else f"{v:.{max(digits - 1, 0)}e}"
+
+
 def mean_std(mean: float, std: float, digits: int = 2) -> str:
     """``mean ± std`` (std omitted when undefined, e.g. a single run)."""
     if std is None or (isinstance(std, float) and math.isnan(std)):

@@ -25,7 +25,7 @@ a scheduler address (``"tcp://host:8786"``)
 
 Each missing configuration is one Dask task. Only plain picklable values cross the
 wire: the experiment travels as its import path (module name, and attribute name for an
-object such as ``kdlib.experiments.margin.TEACHER``) and is imported in the worker; the
+object defined at the top of a module) and is imported in the worker; the
 configuration is its frozen dataclass. The task calls :func:`~kdlib.results.load_or_run`
 itself, on the worker, into a scratch store, so the record is exactly the one a serial
 run writes, with the provenance of the machine that computed it (its device, its git
@@ -63,7 +63,7 @@ is the same record whichever executor computed it, and a chapter switched to ano
 executor still finds every stored record. What differs is provenance (the device string
 names the worker's threads) and, between machines or thread counts, float rounding.
 
-Command line: ``python -m kdlib.sweep table1 --set lr=16,64 --set dataset=full,reduced``
+Command line: ``python -m kdlib sweep table1 --set lr=16,64 --set dataset=full,reduced``
 runs the Cartesian product over the experiment's default ``Config`` (see :func:`main`).
 """
 from __future__ import annotations
@@ -100,7 +100,7 @@ class SweepError(RuntimeError):
 def experiment_ref(experiment: Any) -> tuple[str, str | None]:
     """``(module name, attribute or None)``: how a worker imports ``experiment``.
 
-    A module travels as its name; an object (e.g. ``margin.TEACHER``) as the module its
+    A module travels as its name; an object defined at the top of a module as the module its
     ``run`` (or ``Config``) is defined in plus the attribute that holds it there.
     """
     for attr in ("NAME", "Config", "run"):
@@ -119,7 +119,7 @@ def experiment_ref(experiment: Any) -> tuple[str, str | None]:
         if attr_name is None:
             raise TypeError(
                 f"experiment {experiment.NAME!r} is neither a module nor an object defined at the top "
-                f"of a module (like kdlib.experiments.margin.TEACHER), so a worker cannot import it"
+                f"of a module, so a worker cannot import it"
             )
     if modname == "__main__":
         raise TypeError(f"experiment {experiment.NAME!r} lives in __main__; put it in an importable module")
@@ -475,31 +475,31 @@ def _parse_set(text: str) -> tuple[str, list[Any]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m kdlib.sweep EXPERIMENT --set FIELD=V1,V2 ... [--scheduler ADDRESS]``."""
-    from kdlib.regenerate import experiment_modules
+    """``python -m kdlib sweep EXPERIMENT --set FIELD=V1,V2 ... [--executor EXECUTOR]`` (also
+    ``python -m kdlib.sweep``); the executor follows :mod:`kdlib.registry`'s one rule."""
+    from kdlib import registry
 
     parser = argparse.ArgumentParser(
         prog="python -m kdlib.sweep",
         description="Compute (or read) the records of a Cartesian product of configurations of one experiment.",
-        epilog=f"Without --scheduler and --executor, the sweep runs on a local Dask cluster, or on ${SCHEDULER_ENV} when set.",
+        epilog=f"Without --executor, the sweep runs on ${SCHEDULER_ENV} when set, else on a local Dask cluster.",
     )
     parser.add_argument("experiment", help="an experiment NAME (e.g. table1, margin, deep)")
     parser.add_argument("--set", dest="settings", action="append", type=_parse_set, default=[], metavar="FIELD=V1,V2",
                         help="values of one Config field (Python literals, e.g. widths=[4,6],[2]); repeatable")
-    parser.add_argument("--executor", default="local", help="serial, local (default) or a scheduler address")
-    parser.add_argument("--scheduler", default=None, metavar="ADDRESS", help="a Dask scheduler, e.g. tcp://host:8786")
+    registry.add_executor_argument(parser)
     parser.add_argument("--workers", type=int, default=None, help="local cluster size (default: one per core)")
     parser.add_argument("--recompute", action="store_true", help="compute every config again and overwrite its record")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
-    modules = experiment_modules()
+    modules = registry.experiment_modules()
     if args.experiment not in modules:
         parser.error(f"unknown experiment {args.experiment!r}; known: {', '.join(sorted(modules))}")
     experiment = modules[args.experiment]
     try:
         configs = product_configs(experiment, args.settings)
-        executor = resolve_executor(args.scheduler or args.executor)
+        executor = resolve_executor(args.executor)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     store = ResultStore()

@@ -21,6 +21,11 @@ and backward pass of the two-layer bank written out by hand, buffers allocated
 once and the projection applied in place after each update; ``"autograd"``, the
 reference, builds the loss from :mod:`kdlib.losses` and lets autograd
 differentiate it. They differ only by float rounding.
+
+:func:`train_bank` (Chapter 6's width search) is the same family at full batch: one bank
+of students of many widths and seeds, its forward and backward pass written out by hand,
+recording the first step at which each student's training error reaches each target
+(:class:`BankResult`).
 """
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ from tqdm import tqdm
 
 from kdlib.data import BinaryData
 from kdlib.losses import bernoulli_cross_entropy, bernoulli_entropy, logistic_loss
-from kdlib.nets import StudentBank, StudentSpec, TwoLayerNet
+from kdlib.nets import StudentBank, StudentSpec, TwoLayerNet, symmetric_init
 
 MODES = ("hard", "soft")
 
@@ -349,3 +354,232 @@ def make_bank(
     """One bank holding a student for every (mode, width, seed), in that nesting order."""
     specs = [StudentSpec(w, s, m) for m in modes for w in widths for s in seeds]
     return StudentBank(specs, d, train_outer=train_outer, device=device)
+
+
+# --------------------------------------------------------------------------- the student bank (Chapter 6)
+@dataclass
+class BankResult:
+    """``first[s][k][e]``: first step at which seed ``s``, width ``k`` reached target ``e``;
+    ``-1``: not within the budget; ``None``: stopped early (a smaller width had reached it)."""
+
+    first: list[list[list[int | None]]]
+    steps_run: int
+    row_steps: int
+    final_error: list[list[float]]
+    projected: bool = False
+
+
+@torch.no_grad()
+def train_bank(
+    x: torch.Tensor, y: torch.Tensor, widths: Sequence[int], seeds: Sequence[int], eps: Sequence[float], *,
+    soft_targets: torch.Tensor | None, lr: float, B: float, max_steps: int, progress: bool = False, desc: str = "",
+    chunk: int | None = None, form: str | None = None,
+) -> BankResult:
+    """All ``widths x seeds`` students as one bank of rows, full-batch (projected) gradient descent with
+    hand-written gradients and the early stopping of the module docstring.
+
+    Mean loss ``R(W) = (1/n) sum_i l(f_i)``; ``dR/dW_j = (1/n) sum_i l'(f_i) (a_j/sqrt(m)) 1(<W_j, x_i> > 0) x_i``,
+    with ``l'(f) = -y sigmoid(-y f)`` (logistic) or ``sigmoid(f) - p`` (cross-entropy to ``p``). After each
+    step every row is projected onto ``||W_j - W_j(0)|| <= B / sqrt(m)`` (``B = inf``: none). The error of
+    student ``s`` is ``mean_i 1(y_i f_s(x_i) <= 0)`` at the current iterate (``f = 0`` counts as an error).
+
+    Layout (for speed; the maths is the same): the rows of all active students are stacked into one
+    bank of ``M`` rows, each student's rows grouped by the sign of ``a_j`` (the order of a student's rows
+    does not change its output). With ``Z = W X^T`` (``M x n``) and ``R = relu(Z)``, the outputs are two
+    segment sums, ``f_s = m_s^{-1/2} (sum_{j in s, a_j = +1} R_j - sum_{j in s, a_j = -1} R_j)``, one
+    ``index_add`` over the ``2k`` groups; the backward pass gathers each row's signed, scaled ``l'``
+    (``M x n``) and masks it with ``Z > 0``, which gives ``D = lr dR/dZ``, and the step is ``W <- W - D X``.
+    Rows are independent given the outputs, so both passes run over blocks of ``chunk`` rows (by default
+    about 1 MiB of ``Z``, which stays in cache). Two forms of the same iteration:
+
+    - ``"weights"`` keeps ``W`` (``M x r``): per step ``Z = W X^T`` and ``W -= D X``, ``4 M n r``
+      operations. For few coordinates (``r <= 32``) the backward pass recomputes its block of ``Z``
+      (cheaper than reading it back) and forms ``D X`` as ``(X^T D^T)^T`` (for ``r = 2``, seven times
+      faster in BLAS than the product with two output columns); else the forward pass keeps ``Z``
+      in a buffer.
+    - ``"outputs"`` keeps ``Z`` itself: every step moves ``W_j`` by a combination of the inputs, so
+      ``W_j - W_j(0) = C_j X`` with ``C = -sum_t D_t``, and ``Z <- Z - D K`` with the Gram matrix
+      ``K = X X^T``: ``2 M n^2`` operations, half of the other form when ``n = r`` (an MNIST pair in
+      the span of its ``n`` inputs). The projection needs ``||W_j - W_j(0)||^2 = C_j K C_j^T =
+      <C_j, Z_j - Z_j(0)>``, so with a finite ``B`` the form also keeps ``C`` and ``Z(0)``, and a
+      projection scales ``C_j`` and ``Z_j - Z_j(0)`` by the same factor.
+
+    ``form=None`` takes the cheaper one (``"outputs"`` when ``n < 2r``). The forms differ only in
+    float rounding (``Z`` is updated, not recomputed), which the tests bound over tens of steps; over
+    hundreds of steps the rounding adds up where a wide student's outputs are small differences of
+    large sums, and there the weights form was seen to drift further from a float64 run than the
+    outputs form. The blocks do not change the iterates at all.
+    """
+    widths, seeds, eps = list(widths), list(seeds), list(eps)
+    n, d = x.shape
+    chunk = max(64, (1 << 18) // max(n, 1)) if chunk is None else int(chunk)
+    if chunk < 1:
+        raise ValueError(f"chunk must be a positive number of rows, got {chunk}")
+    form = form or ("outputs" if n < 2 * d else "weights")
+    if form not in ("weights", "outputs"):
+        raise ValueError(f"form must be 'weights' or 'outputs', got {form!r}")
+    recompute = form == "weights" and d <= 32
+    x = x.to(torch.float32).contiguous()
+    xT = x.T.contiguous()
+    K = torch.mm(x, xT) if form == "outputs" else None
+    y = y.to(torch.float32)
+    p = None if soft_targets is None else soft_targets.to(torch.float32)
+    specs = [(si, ki) for si in range(len(seeds)) for ki in range(len(widths))]
+    Ws, grps, scales, rads = [], [], [], []
+    for s, (si, ki) in enumerate(specs):
+        m = widths[ki]
+        W0, a = symmetric_init(m, d, seeds[si])
+        order = torch.argsort(-a, stable=True)  # a = +1 rows first, then a = -1
+        Ws.append(W0[order])
+        grps.append(2 * s + (a[order] < 0).long())
+        scales.append(1.0 / math.sqrt(m))
+        rads.append(torch.full((m,), B / math.sqrt(m)))
+    project = math.isfinite(B)
+    grp_all, rad_all = torch.cat(grps), torch.cat(rads)
+    scale_all = torch.tensor(scales, dtype=torch.float32)
+    # the per-row state of the form, as whole-bank arrays ("cur" is the iterate: W or Z)
+    if form == "weights":
+        cur0 = torch.cat(Ws)
+    else:
+        cur0 = torch.cat([torch.mm(W, xT) for W in Ws])
+    state_all = {"cur": cur0.clone()}
+    if project:
+        state_all["start"] = cur0
+        if form == "outputs":
+            state_all["C"] = torch.zeros_like(cur0)
+    del Ws, cur0
+    k = len(specs)
+    first: list[list[list[int | None]]] = [[[-1] * len(eps) for _ in widths] for _ in seeds]
+    final_err = [[math.nan] * len(widths) for _ in seeds]
+    active = torch.ones(k, dtype=torch.bool)
+    projected = False  # did the projection ever move a row?
+    row_steps = 0
+    t = 0
+
+    def compact() -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
+        ids = torch.nonzero(active).flatten()
+        rows = torch.nonzero(active[grp_all // 2]).flatten()
+        remap = torch.full((k,), -1, dtype=torch.long)
+        remap[ids] = torch.arange(ids.numel())
+        g = grp_all[rows]
+        st = {name: a[rows].contiguous() for name, a in state_all.items()}
+        return ids, rows, st, rad_all[rows], 2 * remap[g // 2] + g % 2, scale_all[ids]
+
+    # block-sized scratch arrays, allocated once: a hot loop that allocated its blocks would ask the
+    # allocator for megabytes thousands of times per second, and under a glibc set to return freed
+    # memory at once (Dask's workers set MALLOC_TRIM_THRESHOLD_) every block would fault its pages in
+    # again: seven times slower on the circle
+    rows_max = min(chunk, int(grp_all.numel()))
+    zbuf, rbuf, gbuf, dbuf = (torch.empty(rows_max, n) for _ in range(4))
+    pbuf = torch.empty(rows_max, d) if form == "weights" and project else None
+
+    def block_z(st: dict[str, torch.Tensor], b: int, R: torch.Tensor | None) -> torch.Tensor:
+        """The block of ``Z`` starting at row ``b`` (computed, read from the buffer, or the state)."""
+        if form == "outputs":
+            return st["cur"][b:b + chunk]
+        if R is None:
+            Wb = st["cur"][b:b + chunk]
+            return torch.mm(Wb, xT, out=zbuf[:Wb.shape[0]])
+        return R[b:b + chunk]
+
+    def outputs(st: dict[str, torch.Tensor], grp: torch.Tensor, sc: torch.Tensor, kk: int,
+                R: torch.Tensor | None) -> torch.Tensor:
+        """``f`` (``k_active x n``), block by block; ``R`` (or ``None``) receives ``W X^T`` in the weights form."""
+        f2 = torch.zeros(2 * kk, n)
+        M = st["cur"].shape[0]
+        for b in range(0, M, chunk):
+            rb = min(chunk, M - b)
+            if form == "weights":
+                Z = torch.mm(st["cur"][b:b + chunk], xT, out=zbuf[:rb] if R is None else R[b:b + chunk])
+            else:
+                Z = st["cur"][b:b + chunk]
+            f2.index_add_(0, grp[b:b + chunk], torch.clamp(Z, min=0, out=rbuf[:rb]))
+        return (f2[0::2] - f2[1::2]) * sc[:, None]
+
+    def buffer(M: int) -> torch.Tensor | None:
+        return torch.empty(M, n) if form == "weights" and not recompute else None
+
+    def reached(si: int, ki: int, e: int) -> bool:
+        v = first[si][ki][e]
+        return v is not None and v >= 0
+
+    ids, rows, st, rad, grp, sc = compact()
+    R = buffer(st["cur"].shape[0])
+    bar = tqdm(total=max_steps, desc=desc or "bank", disable=not progress, leave=False)
+    while True:
+        f = outputs(st, grp, sc, ids.numel(), R)
+        err = (y * f <= 0).float().mean(1).tolist()
+        changed = False
+        for j, s in enumerate(ids.tolist()):
+            si, ki = specs[s]
+            final_err[si][ki] = err[j]
+            for e in range(len(eps)):
+                if first[si][ki][e] == -1 and err[j] <= eps[e]:
+                    first[si][ki][e] = t
+        # stop the students that are done or can no longer be m*
+        for j, s in enumerate(ids.tolist()):
+            si, ki = specs[s]
+            needed = False
+            for e in range(len(eps)):
+                if reached(si, ki, e):
+                    continue
+                if any(reached(si, kk, e) for kk in range(ki)):
+                    first[si][ki][e] = None
+                    continue
+                needed = True
+            if not needed:
+                active[s] = False
+                changed = True
+        if t == max_steps or not bool(active.any()):
+            break
+        if changed:
+            for name, a in st.items():
+                state_all[name][rows] = a
+            ids, rows, st, rad, grp, sc = compact()
+            R = buffer(st["cur"].shape[0])
+            f = outputs(st, grp, sc, ids.numel(), R)
+        if p is None:
+            g = torch.sigmoid(-y * f).mul_(-y)
+        else:
+            g = torch.sigmoid(f).sub_(p)
+        g.mul_(sc[:, None] * (lr / n))
+        G2 = torch.stack([g, -g], 1).reshape(2 * g.shape[0], n)  # group 2s: +l', group 2s+1: -l'
+        cur = st["cur"]
+        step_by = x if form == "weights" else K
+        for b in range(0, cur.shape[0], chunk):
+            rb = min(chunk, cur.shape[0] - b)
+            Gb = torch.index_select(G2, 0, grp[b:b + chunk], out=gbuf[:rb])
+            D = torch.ops.aten.threshold_backward.grad_input(Gb, block_z(st, b, R), 0.0, grad_input=dbuf[:rb])
+            cb = cur[b:b + chunk]
+            if recompute:  # D X with few columns: as X^T D^T, a product BLAS runs several times faster
+                cb.sub_(torch.mm(xT, D.T).T)
+            else:
+                cb.addmm_(D, step_by, alpha=-1.0)
+            if project:  # row by row, so within the block while it is in cache
+                sb = st["start"][b:b + chunk]
+                if form == "weights":
+                    delta = torch.sub(cb, sb, out=pbuf[:rb])
+                    factor = torch.clamp(rad[b:b + chunk] / torch.linalg.vector_norm(delta, dim=1).clamp_min(1e-30),
+                                         max=1.0)
+                    torch.addcmul(sb, delta, factor[:, None], out=cb)
+                    moved = bool((factor < 1).any())
+                else:  # ||C_j X||^2 = <C_j, Z_j - Z_j(0)> = <C_j, Z_j> - <C_j, Z_j(0)>
+                    Cb = st["C"][b:b + chunk].sub_(D)
+                    norm2 = torch.linalg.vecdot(Cb, cb, dim=1) - torch.linalg.vecdot(Cb, sb, dim=1)
+                    factor = torch.clamp(rad[b:b + chunk] / norm2.clamp_min_(0).sqrt_().clamp_min(1e-30), max=1.0)
+                    moved = bool((factor < 1).any())
+                    if moved:  # only then: a factor of 1 leaves the row as it is (D is spent: its block is free)
+                        torch.addcmul(sb, torch.sub(cb, sb, out=dbuf[:rb]), factor[:, None], out=cb)
+                        Cb.mul_(factor[:, None])
+                if moved:
+                    projected = True
+        row_steps += int(cur.shape[0])
+        t += 1
+        bar.update(1)
+    bar.close()
+    for si in range(len(seeds)):
+        for ki in range(len(widths)):
+            for e in range(len(eps)):
+                if first[si][ki][e] == -1 and any(reached(si, kk, e) for kk in range(ki)):
+                    first[si][ki][e] = None
+    return BankResult(first=first, steps_run=t, row_steps=row_steps, final_error=final_err, projected=projected)

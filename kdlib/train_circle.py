@@ -1,7 +1,7 @@
 """Chapter 6's students on the circle (d = 2): full-batch (projected) gradient descent by prefix sums.
 
 The student is the paper's ``f(x) = m^{-1/2} sum_j a_j relu(<W_j, x>)`` with fixed outer signs
-``a_j``; the loss and the step are those of :func:`kdlib.experiments.scaling.train_bank` (the dense
+``a_j``; the loss and the step are those of :func:`kdlib.train.train_bank` (the dense
 bank), which this module reproduces to float rounding at a fraction of its cost when the inputs
 lie in the plane.
 
@@ -53,7 +53,8 @@ from typing import Sequence
 
 import torch
 
-from kdlib.experiments.scaling import BankResult, check_eps, check_widths
+from kdlib.experiments.scaling import check_eps, check_widths
+from kdlib.train import BankResult
 from kdlib.nets import symmetric_init
 
 __all__ = ["CircleBank", "train_circle_bank"]
@@ -326,7 +327,7 @@ class CircleBank:
 def train_circle_bank(x: torch.Tensor, y: torch.Tensor, widths: Sequence[int], seeds: Sequence[int],
                       eps: Sequence[float], *, soft_targets: torch.Tensor | None, lr: float, B: float,
                       max_steps: int, dtype: torch.dtype = torch.float64) -> BankResult:
-    """:func:`kdlib.experiments.scaling.train_bank`'s contract (same students, steps, early stopping and
+    """:func:`kdlib.train.train_bank`'s contract (same students, steps, early stopping and
     result) for inputs in the plane, by :class:`CircleBank`."""
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")

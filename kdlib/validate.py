@@ -14,6 +14,8 @@ from typing import Any, Collection, Sequence
 #: Images per binary MNIST task in the training split (all of the task's digits):
 #: ``full`` uses all ten digits, ``reduced`` drops 1, 4, 7 and 9.
 MNIST_TRAIN_SIZES = {"full": 60_000, "reduced": 35_202}
+#: The paper's two MNIST tasks (:func:`kdlib.data.paper_task`), one name for the split everywhere.
+TASKS = tuple(MNIST_TRAIN_SIZES)
 
 
 def integer(name: str, value: Any, minimum: int | None = None, maximum: int | None = None) -> int:
@@ -112,3 +114,14 @@ def at_most_available(name: str, n: int, available: int, what: str) -> int:
     if n > available:
         raise ValueError(f"{name} = {n:,} is more than {what} ({available:,}); choose {name} <= {available:,}")
     return n
+
+
+def seed_values(name: str, seeds: Any) -> tuple[int, ...]:
+    """The seeds a ``seeds`` parameter stands for. In every chapter ``seeds`` is a count: ``k``
+    means the seeds ``0, 1, ..., k-1`` (a count is what a papermill parameter carries simply, and
+    it is what Chapters 1, 2 and 7's records hold). A ``Config`` whose records store the seed
+    values themselves (Chapters 4-6) converts the count here, so that its record keys do not
+    change; a sequence of seed values is kept as given (a stored record rebuilds its config so)."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        return tuple(range(integer(name, seeds, 1)))
+    return tuple(seeds)

@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from kdlib.cifar import ImageSplit
+from kdlib.chapters import deep_networks
 from kdlib.experiments import deep
-from kdlib.grouped import GroupedVGG, Job, _to_input, main, train_group
+from kdlib.__main__ import grouped as main  # python -m kdlib grouped
+from kdlib.grouped import GroupedVGG, Job, _to_input, train_group
 from kdlib.results import ResultStore
 from kdlib.train_cnn import CNNTrainConfig, kd_loss, predict_logits, resolve_precision, train_classifier
 from kdlib.vgg import build_vgg
@@ -105,7 +107,7 @@ def test_dry_run_writes_records_the_store_reads(tmp_path):
             assert row["epochs_run"] == cfg.max_epochs or row["epochs_run"] == row["best_epoch"] + cfg.patience
             if row["model"] == "teacher":
                 assert 0.5 <= row["train_confidence"] <= 1
-        (s,) = deep.summarize([rec])
+        (s,) = deep_networks.summarize([rec])
         assert s["runs"] == cfg.runs
     # the same records as kdlib.experiments.deep.run computes one net at a time (float rounding
     # of grouped vs plain convolutions may flip a test image or two: 0.25 points = 3 images)
@@ -151,3 +153,16 @@ def test_compacting_the_group_changes_nothing():
         from kdlib.train_cnn import accuracy
 
         assert res.test_acc[k] == pytest.approx(accuracy(alone, te, precision="float32"), abs=1e-6)
+
+
+def test_grouped_imports_no_experiment():
+    """kdlib.grouped takes configs: it imports nothing from kdlib.experiments or kdlib.chapters (the
+    command line, kdlib.__main__.grouped, builds the configs and writes the store)."""
+    import ast
+
+    import kdlib.grouped
+
+    tree = ast.parse(open(kdlib.grouped.__file__).read())
+    names = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
+    names += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    assert not [m for m in names if m.startswith(("kdlib.experiments", "kdlib.chapters"))]

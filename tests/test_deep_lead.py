@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-from kdlib.experiments import deep, deep_lead
+from kdlib.experiments import deep, deep_lead, deep_settings
 from kdlib.results import ResultStore, config_key
 from kdlib.sweep import _parse_set, product_configs
 
@@ -43,7 +43,7 @@ def test_summary_is_timed_by_cpu_seconds_and_filtered_by_precision():
     # teacher: best epoch 3 of 3 -> 71 (+run), 3 epochs x 2 s; student: best epoch 2, stops at 3 -> 65, 3 x 1 s
     assert (s["teacher"], s["hard"], s["lead"]) == (71.5, 65.5, 6.0)
     assert s["run_seconds"] == 6.0 + 2 * 3.0
-    assert s["profile_s"] == deep.profile_estimate(s, runs=deep_lead.RUNS)
+    assert s["profile_s"] == deep_settings.profile_estimate(s, runs=deep_lead.RUNS)
     assert deep_lead.summary([rec(None, False)], "bf16", choices=((3, 1),)) == []
     (w,) = deep_lead.summary([rec(None, False)], None, choices=((3, 1),))
     assert w["run_seconds"] == 30.0 + 2 * 30.0  # no CPU times: the wall clock

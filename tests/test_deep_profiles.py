@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from kdlib.experiments import deep
+from kdlib.chapters import deep_networks
+from kdlib.experiments import deep, deep_settings
 from kdlib.results import ResultStore
 from kdlib.train_cnn import CNNTrainConfig, train_classifier
 
@@ -67,11 +68,11 @@ def test_early_stopping_replay_matches_training():
     for max_epochs, patience in [(12, 1), (12, 2), (8, 3), (5, 5), (12, 12)]:
         res = train_classifier(_linear(3), train, val, CNNTrainConfig(lr=0.2, batch_size=30, max_epochs=max_epochs,
                                                                        patience=patience, weight_decay=0.0))
-        assert deep.early_stopping(long.val_acc, max_epochs, patience) == (res.best_epoch, res.epochs_run)
-    assert deep.early_stopping([0.5, 0.6, 0.6, 0.55, 0.7], 5, 2) == (2, 4)  # ties are not improvements
-    assert deep.early_stopping([0.5, 0.6, 0.6], 3, 5) == (2, 3)  # max_epochs first
+        assert deep_settings.early_stopping(long.val_acc, max_epochs, patience) == (res.best_epoch, res.epochs_run)
+    assert deep_settings.early_stopping([0.5, 0.6, 0.6, 0.55, 0.7], 5, 2) == (2, 4)  # ties are not improvements
+    assert deep_settings.early_stopping([0.5, 0.6, 0.6], 3, 5) == (2, 3)  # max_epochs first
     with pytest.raises(ValueError, match="cannot say"):
-        deep.early_stopping([0.5, 0.6, 0.7], 10, 5)
+        deep_settings.early_stopping([0.5, 0.6, 0.7], 10, 5)
 
 
 def test_settings_summary_on_hand_made_curves():
@@ -83,7 +84,7 @@ def test_settings_summary_on_hand_made_curves():
         rows.append(dict(model="teacher", run=r, n_train=100, val_acc=t_val, test_acc=t_test, epoch_seconds=[2.0] * 5))
         rows.append(dict(model="student", run=r, n_train=100, val_acc=s_val, test_acc=s_test, epoch_seconds=[1.0] * 5))
     rec = {"config": {"noise_variance": 0.01, "width_mult": 0.25, "batch_size": 128, "epochs": 5}, "rows": rows}
-    (a, b) = deep.settings_summary([rec], [(5, 2), (2, 5)])
+    (a, b) = deep_settings.settings_summary([rec], [(5, 2), (2, 5)])
     assert (b["max_epochs"], b["patience"]) == (5, 2)
     # patience 2: teacher picks epochs 3 and 2 (tests 71, 72), runs 5 and 4; student epochs 2 and 1 (56, 62)
     assert b["teacher"] == 71.5 and b["hard"] == 59.0
@@ -102,14 +103,14 @@ def test_teacher_knowledge_pairs_runs():
                  dict(run=r, model="student", mode="soft", test_acc=s, temperature=1.0, label_confidence=conf),
                  dict(run=r, model="student", mode="soft T=4", test_acc=s4, temperature=4.0, label_confidence=0.6)]
     rec = {"rows": rows, "config": {"noise_variance": 0.1}}
-    runs = deep.paired_runs(rec)
+    runs = deep_networks.paired_runs(rec)
     assert [d["lead"] for d in runs] == [10.0, 8.0] and [d["gain"] for d in runs] == [4.0, -1.0]
     assert [d["gain T=4"] for d in runs] == [5.0, 3.0] and runs[0]["confidence T=4"] == 0.6
-    (k,) = deep.teacher_knowledge([rec])
+    (k,) = deep_networks.teacher_knowledge([rec])
     assert (k["lead"], k["gain"], k["gain T=4"]) == (9.0, 1.5, 4.0) and k["confidence"] == pytest.approx(0.85)
     assert math.isclose(k["lead_sd"], math.sqrt(2)) and math.isclose(k["gain_sd"], math.sqrt(12.5))
     assert k["paper_lead"] == pytest.approx(77.7 - 67.2) and k["paper_gain"] == pytest.approx(75.0 - 67.2)
-    table = deep.format_knowledge([k])
+    table = deep_networks.format_knowledge([k])
     assert "9.0 ± 1.4" in table and "soft (T=4) − hard" in table
 
 
@@ -130,10 +131,10 @@ def test_settings_replay_predicts_the_profile_runs():
     store = ResultStore()
     cfg = deep.sweep("cpu", (0.01,))[0]
     rec = store.load(deep.NAME, cfg)
-    s_cfg = deep.SettingsConfig(width_mult=cfg.width_mult, train_limit=cfg.train_limit, augment=cfg.augment,
-                                epochs=next(g["epochs"] for g in deep.SETTINGS_GRID
+    s_cfg = deep_settings.Config(width_mult=cfg.width_mult, train_limit=cfg.train_limit, augment=cfg.augment,
+                                epochs=next(g["epochs"] for g in deep_settings.SETTINGS_GRID
                                             if g["width_mult"] == cfg.width_mult and g.get("augment") == cfg.augment))
-    settings = store.load(deep.SETTINGS_NAME, s_cfg)
+    settings = store.load(deep_settings.NAME, s_cfg)
     if rec is None or settings is None:
         pytest.skip("the cpu profile's record at 0.01 or its settings measurement is not stored")
     by = {(r["model"], r["run"]): r for r in settings["rows"]}
@@ -141,6 +142,6 @@ def test_settings_replay_predicts_the_profile_runs():
         if row["run"] not in (0, 1) or row["mode"] != "hard":
             continue
         curve = by[(row["model"], row["run"])]
-        best, stop = deep.early_stopping(curve["val_acc"], cfg.max_epochs, cfg.patience)
+        best, stop = deep_settings.early_stopping(curve["val_acc"], cfg.max_epochs, cfg.patience)
         assert (best, stop) == (row["best_epoch"], row["epochs_run"]), row
         assert abs(curve["test_acc"][best - 1] - row["test_acc"]) <= 0.5, row

@@ -10,7 +10,7 @@ import torch
 
 from kdlib.data import DataUnavailableError
 from kdlib.experiments import deep
-from kdlib.regenerate import config_from_record
+from kdlib.registry import config_from_record
 from kdlib.results import ResultStore, recorded_threads
 
 CPU = deep.PROFILE_ORDER[-1]

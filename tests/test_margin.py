@@ -17,11 +17,11 @@ import torch
 
 from kdlib.margin import (
     estimate_gamma,
-    exact_gamma_2d,
     teacher_logits,
     witness,
     witness_margins,
 )
+from kdlib.margin_2d import exact_gamma_2d
 
 
 def gamma_opp(theta: float) -> float:
@@ -352,7 +352,8 @@ def test_exact_2d_gamma_is_below_the_dual_value_of_any_weights() -> None:
     """Weak duality on a planted circle set where minimising the arc sum by Frank-Wolfe stalled
     (it returned 0.110): the exact value is at most F(p) for the kernel-SVM dual and for random
     dual weights, and at least the smallest margin of each one's witness."""
-    from kdlib.margin import certify_gamma_2d, kernel_svm_dual
+    from kdlib.margin import kernel_svm_dual
+    from kdlib.margin_2d import certify_gamma_2d
     from kdlib.ntk import limit_kernel
     from kdlib.planted import planted_dataset
 
@@ -366,3 +367,13 @@ def test_exact_2d_gamma_is_below_the_dual_value_of_any_weights() -> None:
         c = certify_gamma_2d(x, y, p)
         assert c.lower <= g <= c.upper
     assert g < certify_gamma_2d(x, y, weights[0]).upper - 0.005  # well below the kernel-SVM start
+
+
+def test_dual_weights_rebuilds_the_stored_support() -> None:
+    """The gamma record's reader puts each stored weight back at its index, zero elsewhere, and
+    renormalises (a record stores the support of p rounded to float: its sum may be off 1)."""
+    from kdlib.margin import dual_weights
+
+    p = dual_weights({"support_idx": [3, 0], "support_p": [0.3, 0.9]}, 5)
+    assert p.dtype == torch.float64
+    assert torch.allclose(p, torch.tensor([0.75, 0.0, 0.0, 0.25, 0.0], dtype=torch.float64))

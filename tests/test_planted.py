@@ -86,7 +86,7 @@ def test_two_points_gamma_by_hand(theta):
     labels) the dual optimum is p = (1/2, 1/2); over the direction of z both masks are on with
     probability (pi - theta)/(2 pi) (||g|| = sin(theta/2)) and exactly one with probability
     theta/pi (||g|| = 1/2), so gamma = ((pi - theta) sin(theta/2) + theta) / (2 pi)."""
-    from kdlib.planted import certify_gamma_2d, solve_gamma_2d
+    from kdlib.margin_2d import certify_gamma_2d, solve_gamma_2d
 
     x, y = _two_points(theta)
     by_hand = ((math.pi - theta) * math.sin(theta / 2) + theta) / (2 * math.pi)
@@ -100,7 +100,7 @@ def test_two_points_gamma_by_hand(theta):
 
 def test_exact_certificate_matches_monte_carlo():
     """F(p) and every witness margin m_i(p) summed over the arcs against plain Monte Carlo over z."""
-    from kdlib.planted import certify_gamma_2d
+    from kdlib.margin_2d import certify_gamma_2d
 
     g = torch.Generator().manual_seed(3)
     x = torch.randn(40, 2, generator=g, dtype=torch.float64)
@@ -122,7 +122,7 @@ def test_exact_certificate_matches_monte_carlo():
 def test_exact_interval_on_planted_data():
     """On planted 2-D data: the exact interval is narrow, reaches t or above (v* is admissible with
     margin >= t, so gamma >= t), and agrees with kdlib.margin.estimate_gamma's Monte-Carlo interval."""
-    from kdlib.planted import solve_gamma_2d
+    from kdlib.margin_2d import solve_gamma_2d
 
     t = 0.02
     d = planted_dataset(2, 80, t, J=2, seed=0, aligned=False)
@@ -139,7 +139,7 @@ def test_exact_interval_on_planted_data():
     (dict(sides=2), "sides must be"),
 ])
 def test_exact_2d_bad_input(kw, msg):
-    from kdlib.planted import solve_gamma_2d
+    from kdlib.margin_2d import solve_gamma_2d
 
     x, y = _two_points(0.5)
     args = {"x": x, "y": y, **kw}

@@ -5,11 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from kdlib.experiments import scaling
+from kdlib.chapters import neuron_scaling
+from kdlib.experiments import scaling, scaling_gamma
 from kdlib.fit import crossing, fit_slope, median_width
 from kdlib.nets import StudentBank, StudentSpec
 from kdlib.planted import planted_dataset
-from kdlib.train import PGDConfig, evaluate, train_students
+from kdlib.train import PGDConfig, evaluate, train_bank, train_students
 
 
 # ---------------------------------------------------------------- width search
@@ -54,7 +55,7 @@ def test_bank_matches_kdlib_train(mode, B, form):
     in both forms of the bank (on data where each is the one chosen by default)."""
     x, y, p = _small() if form == "weights" else _wide()
     widths, seeds, T, lr = [2, 4, 8, 16], [0, 1], 40, 2.0
-    res = scaling.train_bank(x, y, widths, seeds, [1e-9], soft_targets=p if mode == "soft" else None,
+    res = train_bank(x, y, widths, seeds, [1e-9], soft_targets=p if mode == "soft" else None,
                              lr=lr, B=B, max_steps=T)
     assert res.projected == (B == 3.0)  # the projection is exercised
     assert res.steps_run == T
@@ -75,13 +76,13 @@ def test_bank_blocks_do_not_change_the_iterates(d, form):
     data = planted_dataset(d, 90, 0.01, J=4, seed=2, aligned=False)
     x, y = data.x.float(), data.y.float()
     kw = dict(soft_targets=None, lr=4.0, B=3.0, max_steps=60, form=form)
-    runs = [scaling.train_bank(x, y, [2, 4, 8, 16], [0, 1], [0.3, 0.1], chunk=c, **kw) for c in (7, 10**6)]
+    runs = [train_bank(x, y, [2, 4, 8, 16], [0, 1], [0.3, 0.1], chunk=c, **kw) for c in (7, 10**6)]
     assert runs[0].first == runs[1].first and runs[0].final_error == runs[1].final_error
     assert runs[0].row_steps == runs[1].row_steps < 60 * 2 * 30  # some students stopped early: compaction ran
     with pytest.raises(ValueError, match="chunk"):
-        scaling.train_bank(x, y, [2], [0], [0.1], chunk=0, **kw)
+        train_bank(x, y, [2], [0], [0.1], chunk=0, **kw)
     with pytest.raises(ValueError, match="form"):
-        scaling.train_bank(x, y, [2], [0], [0.1], **{**kw, "form": "gram"})
+        train_bank(x, y, [2], [0], [0.1], **{**kw, "form": "gram"})
 
 
 @pytest.mark.parametrize("B", [math.inf, 0.05])
@@ -90,7 +91,7 @@ def test_the_two_forms_of_the_bank_agree(B):
     the same first steps and final errors, early stops and projections included."""
     x, y, p = _wide()
     kw = dict(soft_targets=p, lr=4.0, B=B, max_steps=80)
-    a, b = (scaling.train_bank(x, y, [2, 4, 8, 16, 32], [0, 1, 2], [0.2, 0.05], form=f, **kw)
+    a, b = (train_bank(x, y, [2, 4, 8, 16, 32], [0, 1, 2], [0.2, 0.05], form=f, **kw)
             for f in ("weights", "outputs"))
     assert a.first == b.first and a.steps_run == b.steps_run and a.row_steps == b.row_steps
     assert np.allclose(a.final_error, b.final_error, atol=1.5 / len(y))
@@ -102,9 +103,9 @@ def test_early_stopping_does_not_change_m_star():
     """m* from the pruned bank equals m* from each student trained alone to the cap."""
     x, y, _ = _small()
     widths, seeds, eps, T = [2, 4, 8, 16, 32], [0, 1, 2], [0.2, 0.05], 150
-    res = scaling.train_bank(x, y, widths, seeds, eps, soft_targets=None, lr=4.0, B=math.inf, max_steps=T)
+    res = train_bank(x, y, widths, seeds, eps, soft_targets=None, lr=4.0, B=math.inf, max_steps=T)
     for si, s in enumerate(seeds):
-        alone = [scaling.train_bank(x, y, [w], [s], eps, soft_targets=None, lr=4.0, B=math.inf, max_steps=T)
+        alone = [train_bank(x, y, [w], [s], eps, soft_targets=None, lr=4.0, B=math.inf, max_steps=T)
                  for w in widths]
         for e in range(len(eps)):
             ref = [a.first[0][0][e] >= 0 for a in alone]
@@ -241,19 +242,19 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
                                  n_eval=1024, gamma_steps=50, n_z_logits=512)
     recs = load_or_run_many(scaling, cfgs)
     assert len(list((tmp_path / scaling.NAME).glob("*.json"))) == 4
-    assert len(list((tmp_path / scaling.GAMMA_NAME).glob("*.json"))) == 2
+    assert len(list((tmp_path / scaling_gamma.NAME).glob("*.json"))) == 2
     for rec in recs:
         for r in rec["rows"]:
             assert r["m_star"] == scaling.smallest_width((2, 4, 8), r["success"])
             if r["mode"] == "hard" and r["regime"] == "theory":
                 assert r["B"] == pytest.approx(2 / r["gamma_lo"] * math.log(2 / (math.log(2) ** 2 * r["eps"])))
             assert r["gamma_lo"] >= r["t"] - 1e-3
-    rows = scaling.mstar_rows(recs, "practice", 0.05)
+    rows = neuron_scaling.mstar_rows(recs, "practice", 0.05)
     assert len(rows) == 2 and rows[0]["gamma"] <= rows[1]["gamma"]
-    assert scaling.fit_rows(recs, n_boot=20)
-    assert scaling.eps_rows(recs, 0.05, 0.01)
-    assert {r["regime"] for r in scaling.crossing_rows(recs)} == {"theory", "practice"}
-    scaling.plot_scaling(recs, 0.01, n=60)
+    assert neuron_scaling.fit_rows(recs, n_boot=20)
+    assert neuron_scaling.eps_rows(recs, 0.05, 0.01)
+    assert {r["regime"] for r in neuron_scaling.crossing_rows(recs)} == {"theory", "practice"}
+    neuron_scaling.plot_scaling(recs, 0.01, n=60)
 
 
 def test_sweep_span_on_hand_made_provenance():
@@ -262,10 +263,10 @@ def test_sweep_span_on_hand_made_provenance():
 
     recs = [rec("2026-01-01T10:10:00+00:00", 600), rec("2026-01-01T10:20:00+00:00", 300),
             rec("2026-01-01T10:12:00+00:00", 720)]
-    sp = scaling.sweep_span(recs)
+    sp = neuron_scaling.sweep_span(recs)
     # first start 10:00 (10:10 - 600 s and 10:12 - 720 s), last end 10:20: 20 minutes for 27 minutes of compute
     assert sp["wall_minutes"] == pytest.approx(20) and sp["compute_minutes"] == pytest.approx(27)
     assert sp["concurrency"] == pytest.approx(27 / 20)
-    assert "20.0 minutes" in scaling.describe_span(recs) and "10:00" in scaling.describe_span(recs)
+    assert "20.0 minutes" in neuron_scaling.describe_span(recs) and "10:00" in neuron_scaling.describe_span(recs)
     with pytest.raises(ValueError):
-        scaling.sweep_span([])
+        neuron_scaling.sweep_span([])

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from kdlib.experiments import scaling
+from kdlib.experiments import scaling, scaling_gamma
 from kdlib.results import ResultStore
 
 CONFIGS = scaling.sweep_configs()
@@ -22,7 +22,7 @@ def store():
 
 @pytest.mark.parametrize("g", scaling.gamma_configs(CONFIGS), ids=lambda g: g.label)
 def test_every_dataset_has_a_certified_gamma_within_ten_percent(store, g):
-    rec = store.load(scaling.GAMMA_NAME, g)
+    rec = store.load(scaling_gamma.NAME, g)
     assert rec is not None, f"no stored gamma record for {g.label}"
     r = rec["rows"][0]
     assert 0 < r["ci_lo"] <= r["ci_hi"]
@@ -39,8 +39,8 @@ def test_every_dataset_has_a_certified_gamma_within_ten_percent(store, g):
 def test_every_m_star_is_the_smallest_width_that_reached(store, cfg):
     rec = store.load(scaling.NAME, cfg)
     assert rec is not None, f"no stored record for {cfg.regime} {cfg.gamma.label}"
-    grow = store.load(scaling.GAMMA_NAME, cfg.gamma)["rows"][0]
-    assert rec["provenance"]["gamma_record"] == store.path(scaling.GAMMA_NAME, cfg.gamma).stem
+    grow = store.load(scaling_gamma.NAME, cfg.gamma)["rows"][0]
+    assert rec["provenance"]["gamma_record"] == store.path(scaling_gamma.NAME, cfg.gamma).stem
     widths = list(cfg.widths)
     seen = set()
     for r in rec["rows"]:

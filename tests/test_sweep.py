@@ -359,12 +359,14 @@ def test_local_cluster_refuses_a_bad_size():
 def test_experiments_travel_as_import_paths():
     from types import SimpleNamespace
 
-    from kdlib.experiments import margin, table1
+    from kdlib.experiments import margin_teacher, table1
     from kdlib.sweep import experiment_ref, import_experiment
 
     assert experiment_ref(table1) == ("kdlib.experiments.table1", None)
-    assert experiment_ref(margin.TEACHER) == ("kdlib.experiments.margin", "TEACHER")
-    assert import_experiment(experiment_ref(margin.TEACHER)) is margin.TEACHER
+    assert experiment_ref(margin_teacher) == ("kdlib.experiments.margin_teacher", None)
+    assert import_experiment(experiment_ref(margin_teacher)) is margin_teacher
+    # an object defined at the top of a module travels as the module and its attribute
+    assert import_experiment(experiment_ref(sweep_toy.HINTED)) is sweep_toy.HINTED
     assert import_experiment(experiment_ref(sweep_toy)) is sweep_toy
     adhoc = SimpleNamespace(NAME="adhoc", Config=sweep_toy.Config, run=sweep_toy.run)
     with pytest.raises(TypeError, match="a worker cannot import it"):
@@ -392,9 +394,10 @@ def test_the_product_of_settings_over_the_default_config():
 
 def test_the_command_line_runs_the_product_and_prints_where_the_records_went(tmp_path, monkeypatch, capsys):
     import kdlib.regenerate
+    import kdlib.registry
 
-    known = kdlib.regenerate.experiment_modules()
-    monkeypatch.setattr(kdlib.regenerate, "experiment_modules", lambda: {**known, sweep_toy.NAME: sweep_toy})
+    known = kdlib.registry.experiment_modules()
+    monkeypatch.setattr(kdlib.registry, "experiment_modules", lambda: {**known, sweep_toy.NAME: sweep_toy})
     monkeypatch.setenv("KDLIB_RESULTS", str(tmp_path))
     marker = tmp_path / "m"
     argv = ["sweep_toy", "--set", "x=1,2", "--set", "scale=0.5,2", "--set", f"marker_dir='{marker}'", "--no-progress"]
@@ -407,7 +410,7 @@ def test_the_command_line_runs_the_product_and_prints_where_the_records_went(tmp
         assert str(store.path(sweep_toy.NAME, cfg)) in out
         assert store.load(sweep_toy.NAME, cfg)["rows"] == expected_rows(cfg.x, cfg.scale)
     # again, through a scheduler that does not exist: all are stored, so none is contacted
-    assert main(argv + ["--scheduler", UNREACHABLE]) == 0
+    assert main(argv + ["--executor", UNREACHABLE]) == 0
     assert "4 configs, 4 already stored" in capsys.readouterr().out
     assert calls(marker) == [1, 1, 2, 2]
 
@@ -430,9 +433,10 @@ def test_the_command_line_says_what_is_wrong(capsys):
 
 def test_make_results_recomputes_the_stored_records_through_run_sweep(tmp_path, monkeypatch):
     import kdlib.regenerate
+    import kdlib.registry
 
-    known = kdlib.regenerate.experiment_modules()
-    monkeypatch.setattr(kdlib.regenerate, "experiment_modules", lambda: {**known, sweep_toy.NAME: sweep_toy})
+    known = kdlib.registry.experiment_modules()
+    monkeypatch.setattr(kdlib.registry, "experiment_modules", lambda: {**known, sweep_toy.NAME: sweep_toy})
     monkeypatch.setenv("KDLIB_RESULTS", str(tmp_path))
     store = ResultStore(tmp_path)
     configs = toy_configs([4, 5], tmp_path / "m")

@@ -7,8 +7,9 @@ import math
 import pytest
 import torch
 
+from kdlib.chapters import motivation
 from kdlib.experiments import table1
-from kdlib.regenerate import config_from_record
+from kdlib.registry import config_from_record
 from kdlib.results import ResultStore, recorded_threads
 
 
@@ -41,9 +42,9 @@ def test_summaries_by_hand():
         {"dataset": "full", "model": "student", "mode": m, "width": 4, "seed": s, "test_acc": acc}
         for m, s, acc in [("hard", 0, 90.0), ("hard", 1, 92.0), ("soft", 0, 93.0), ("soft", 1, 92.0)]
     ]
-    summary = {(r["mode"]): r for r in table1.summarize(rows)}
+    summary = {(r["mode"]): r for r in motivation.summarize(rows)}
     assert summary["hard"]["mean"] == pytest.approx(91.0) and summary["hard"]["std"] == pytest.approx(math.sqrt(2))
-    (gap,) = table1.paired_gaps(rows)
+    (gap,) = motivation.paired_gaps(rows)
     assert gap["gap_mean"] == pytest.approx(1.5) and gap["gap_std"] == pytest.approx(math.sqrt(4.5))
     assert gap["soft_wins"] == 1 and gap["n"] == 2
 

@@ -11,8 +11,11 @@ import torch
 
 from kdlib import bounds
 from kdlib.data import DataUnavailableError, binary_mnist
+from kdlib.chapters import hard_labels, soft_labels
 from kdlib.experiments import theory as th
 from kdlib.nets import TwoLayerNet, symmetric_init
+
+import oracles  # tests/oracles.py: the independent witness
 
 
 def _orthonormal(n: int, d: int, seed: int = 0) -> torch.Tensor:
@@ -25,7 +28,7 @@ def test_witness_has_norm_at_most_one_and_inner_phi_matches():
     x = _orthonormal(5, 12)
     x = x + 0.3 * x.sum(0)  # not orthogonal any more
     x = x / x.norm(dim=1, keepdim=True)
-    w = th.Witness(x, torch.tensor([0.3, -0.1, 0.2, -0.25, 0.15], dtype=torch.float64))
+    w = oracles.Witness(x, torch.tensor([0.3, -0.1, 0.2, -0.25, 0.15], dtype=torch.float64))
     z = torch.randn(200, 12, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     v = w(z)
     assert bool((v.norm(dim=1) <= 1 + 1e-12).all())
@@ -36,8 +39,8 @@ def test_witness_has_norm_at_most_one_and_inner_phi_matches():
 def test_teacher_logit_of_a_single_point_is_one_half():
     # one unit input, y = +1: v(z) = x where <z, x> > 0, so z_1 = E[1(<z,x> > 0)] ||x||^2 = 1/2
     x = _orthonormal(1, 10)
-    w = th.Witness(x, torch.ones(1, dtype=torch.float64))
-    z, se = th.teacher_logits(w, 1, 10, n_z=20_000, seed=0)
+    w = oracles.Witness(x, torch.ones(1, dtype=torch.float64))
+    z, se = oracles.teacher_logits(w, 1, 10, n_z=20_000, seed=0)
     assert abs(float(z[0]) - 0.5) < 4 * float(se[0]) + 1e-12
 
 
@@ -53,8 +56,8 @@ def test_kdlib_margin_teacher_agrees_with_independent_witness_on_two_orthogonal_
     expected = 0.25 / math.sqrt(2) + 0.25
     assert torch.allclose(y.double() * z, torch.full((2,), expected, dtype=torch.float64), atol=0.015)
     # our Witness with the same dual weights gives the same logits (independent code path)
-    w = th.Witness(x.double(), (est.p * est.y.double()).double())
-    z2, se = th.teacher_logits(w, 2, 8, n_z=40_000, seed=4)
+    w = oracles.Witness(x.double(), (est.p * est.y.double()).double())
+    z2, se = oracles.teacher_logits(w, 2, 8, n_z=40_000, seed=4)
     assert torch.all((z2 - z).abs() < 5 * se * math.sqrt(2) + 1e-6)
     zz = torch.randn(50, 8, generator=torch.Generator().manual_seed(0))
     assert torch.allclose(w(zz), margin.witness(est, zz).double(), atol=1e-5)
@@ -63,7 +66,7 @@ def test_kdlib_margin_teacher_agrees_with_independent_witness_on_two_orthogonal_
 def test_lemma6_values_equal_the_linearised_network_at_U():
     """f_i^0(U) from the Monte-Carlo-mean form equals m^{-1/2} sum_j a_j 1(W_j(0).x_i >= 0) U_j.x_i."""
     x = _orthonormal(4, 9)
-    w = th.Witness(x, torch.tensor([0.4, -0.3, 0.2, -0.1], dtype=torch.float64))
+    w = oracles.Witness(x, torch.tensor([0.4, -0.3, 0.2, -0.1], dtype=torch.float64))
     m = 12
     W0, a = symmetric_init(m, 9, seed=5, dtype=torch.float64)
     U = a[:, None] * w(W0) / math.sqrt(m)
@@ -75,8 +78,8 @@ def test_lemma6_values_equal_the_linearised_network_at_U():
 
 def test_lemma6_deviation_within_the_corrected_radius():
     x = _orthonormal(6, 16)
-    w = th.Witness(x, torch.tensor([0.2, -0.2, 0.1, -0.1, 0.2, -0.2], dtype=torch.float64))
-    z, _ = th.teacher_logits(w, 6, 16, n_z=200_000, seed=0)
+    w = oracles.Witness(x, torch.tensor([0.2, -0.2, 0.1, -0.1, 0.2, -0.2], dtype=torch.float64))
+    z, _ = oracles.teacher_logits(w, 6, 16, n_z=200_000, seed=0)
     for m in (64, 1024):
         for seed in range(3):
             dev = float((th.lemma6_values(w, x, m, seed=seed) - z).abs().max())
@@ -86,8 +89,8 @@ def test_lemma6_deviation_within_the_corrected_radius():
 def test_gap_terms_split_and_activation_changes():
     torch.manual_seed(0)
     x = _orthonormal(5, 10).to(torch.float32)
-    w = th.Witness(x.double(), torch.tensor([0.3, -0.3, 0.2, -0.1, 0.1], dtype=torch.float64))
-    z, _ = th.teacher_logits(w, 5, 10, n_z=5000, seed=0)
+    w = oracles.Witness(x.double(), torch.tensor([0.3, -0.3, 0.2, -0.1, 0.1], dtype=torch.float64))
+    z, _ = oracles.teacher_logits(w, 5, 10, n_z=5000, seed=0)
     net = TwoLayerNet(40, 10, seed=2)
     at0 = th.gap_terms(net, 0, x, w, z)
     assert at0["term1"] == pytest.approx(0.0, abs=1e-12) and at0["term2"] == pytest.approx(0.0, abs=1e-12)
@@ -205,33 +208,33 @@ def _fake_record() -> dict:
 
 def test_tables_aggregate_as_documented():
     rec = _fake_record()
-    lem = th.lemma6_table(rec).splitlines()
+    lem = soft_labels.lemma6_table(rec).splitlines()
     # worst draw 0.6 > printed radius 0.5 -> "no"; mean of the mean deviations 0.2
     assert lem[1].split() == ["8", "0.2", "0.6", "1.7", "0.5", "0.7", "no"]
-    soft = th.soft_table(rec).splitlines()[1].split()
+    soft = soft_labels.soft_table(rec).splitlines()[1].split()
     # mean over seeds of avg KL: 0.02; both <= beta = 0.1; mean error 0.3; worst distance 1.5
     assert soft == ["4", "0.05", "0.02", "0.1", "yes", "0.3", "0.3", "1.5", "0.1"]
-    hard = th.hard_table(rec).splitlines()[1].split()
+    hard = hard_labels.hard_table(rec).splitlines()[1].split()
     assert hard[:4] == ["4", "1", "9", "1.0e+06"]
-    assert "0.04" in th.teacher_table([rec]) and "[0.04, 0.07]" in th.teacher_table([rec])
-    assert th.gap_table(rec).splitlines()[1].split() == ["4", "0.01", "0.02", "0.3", "0.31", "0.05", "0.9"]
+    assert "0.04" in soft_labels.teacher_table([rec]) and "[0.04, 0.07]" in soft_labels.teacher_table([rec])
+    assert soft_labels.gap_table(rec).splitlines()[1].split() == ["4", "0.01", "0.02", "0.3", "0.31", "0.05", "0.9"]
 
 
 def test_crossover_gamma_equalises_the_widths():
     n, delta = 35_000, 0.1
     for eps in (0.01, 0.05, 0.2):
-        g = th.crossover_gamma(eps, n, delta)
+        g = hard_labels.crossover_gamma(eps, n, delta)
         ratio = bounds.corollary4(n, 1.0, g, eps, delta).width / bounds.proposition5_for_error(n, 1.0, g, eps, delta).width
         assert ratio == pytest.approx(1.0, rel=1e-6)
         assert bounds.soft_wins(n, 1.0, 0.5 * g, eps, delta) and not bounds.soft_wins(n, 1.0, 2 * g, eps, delta)
-    grid = th.width_ratio_grid([0.001, 0.5], [0.05], n, delta)
+    grid = hard_labels.width_ratio_grid([0.001, 0.5], [0.05], n, delta)
     assert grid[0][0] < 0 < grid[0][1]
 
 
 def test_practice_table_matches_bounds():
     row = dict(task="full", mode="soft", n=60000, gamma=0.03, eps=0.05, width_used=4, source="x")
-    line = th.practice_table([row], 0.1).splitlines()[1].split()
+    line = hard_labels.practice_table([row], 0.1).splitlines()[1].split()
     req = bounds.corollary4(60000, 1.0, 0.03, 0.05, 0.1)
     assert line[5] == f"{req.width:.1e}"
     with pytest.raises(ValueError, match="mode"):
-        th.practice_table([dict(row, mode="mixed")], 0.1)
+        hard_labels.practice_table([dict(row, mode="mixed")], 0.1)

@@ -4,7 +4,8 @@ import math
 import pytest
 import torch
 
-from kdlib.experiments.scaling import smallest_width, train_bank
+from kdlib.experiments.scaling import smallest_width
+from kdlib.train import train_bank
 from kdlib.nets import StudentBank, StudentSpec, symmetric_init
 from kdlib.planted import planted_dataset
 from kdlib.train import PGDConfig, predict, train_students

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from kdlib.cifar import ImageSplit
+from kdlib.chapters import deep_networks
 from kdlib.experiments import deep
 from kdlib.train_cnn import CNNTrainConfig, accuracy, hard_loss, kd_loss, predict_logits, train_classifier
 
@@ -132,12 +133,12 @@ def test_summary_means_sds_and_paired_gap():
                  dict(run=r, model="student", mode="hard", test_acc=h),
                  dict(run=r, model="student", mode="soft", test_acc=s)]
     rec = {"rows": rows, "config": {"noise_variance": 0.1, "profile": "cpu"}}
-    (s,) = deep.summarize([rec])
+    (s,) = deep_networks.summarize([rec])
     assert (s["teacher"], s["hard"], s["soft"], s["gap"]) == (81.0, 71.0, 73.5, 2.5)
     assert abs(s["teacher_sd"] - math.sqrt(2)) < 1e-12 and abs(s["gap_sd"] - math.sqrt(((4 - 2.5) ** 2 + (1 - 2.5) ** 2))) < 1e-12
     assert (s["paper_teacher"], s["paper_hard"], s["paper_soft"]) == deep.PAPER_FIGURE[0.10]
     assert abs(s["paper_gap"] - 7.8) < 1e-9
-    assert "81.0 ± 1.4" in deep.format_table([s])
+    assert "81.0 ± 1.4" in deep_networks.format_table([s])
 
 
 def test_stored_deep_records_state_profile_and_data_source():

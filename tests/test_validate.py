@@ -53,3 +53,19 @@ def test_task_sizes_match_the_data(mnist_raw):
 
     for task, size in V.MNIST_TRAIN_SIZES.items():
         assert len(binary_mnist(task, train=True)) == size
+
+
+def test_seeds_is_a_count_in_every_chapter_and_keys_do_not_change():
+    """``seeds = k`` means the seeds 0..k-1; Chapters 4-6's configs convert it to the seed values
+    their records store, so a count and the stored list give the same record key."""
+    from kdlib.experiments import scaling
+    from kdlib.results import config_key
+    from kdlib.validate import seed_values
+
+    assert seed_values("seeds", 3) == (0, 1, 2)
+    assert seed_values("seeds", [4, 7]) == (4, 7)
+    with pytest.raises(ValueError, match="seeds must be an integer >= 1"):
+        seed_values("seeds", 0)
+    assert theory.Config(seeds=2).seeds == (0, 1)
+    assert config_key(theory.NAME, theory.Config(seeds=2)) == config_key(theory.NAME, theory.Config(seeds=[0, 1]))
+    assert config_key(scaling.NAME, scaling.Config(seeds=5)) == config_key(scaling.NAME, scaling.Config(seeds=[0, 1, 2, 3, 4]))

@@ -15,6 +15,7 @@ import math
 import statistics
 from typing import Any, Sequence
 
+from kdlib.chapters import deep_networks
 from kdlib.experiments import deep, deep_lead
 from kdlib.results import ResultStore
 
@@ -43,7 +44,7 @@ def lead_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     standard error over the paired runs), and the paper's lead and gain (None where it has none)."""
     out = []
     for rec in records:
-        runs = deep.paired_runs(rec)
+        runs = deep_networks.paired_runs(rec)
         v = float(rec["config"]["noise_variance"])
         lead, lead_se = _mean_se([d["lead"] for d in runs])
         gain, gain_se = _mean_se([d["gain"] for d in runs])

@@ -1,8 +1,11 @@
-"""One module per chapter experiment.
+"""One module per experiment: compute only (no table, no figure, no prose).
 
-Each module defines ``NAME`` (the folder in the results store), a frozen
-dataclass ``Config`` whose fields are exactly the chapter's papermill
-parameters (or the part of them one record covers), and
-``run(config) -> kdlib.results.RunOutput``. Notebooks call
-``kdlib.results.load_or_run(module, config)``.
+Each module defines ``NAME`` (the folder in the results store, and the experiment's key in
+:data:`kdlib.registry.EXPERIMENTS`), a frozen dataclass ``Config`` (one record's
+configuration: the chapter's papermill parameters, or the part of them one record covers;
+where a field cannot carry a parameter's name without changing stored record keys, the
+module's docstring gives the mapping), ``run(config) -> kdlib.results.RunOutput``, and where
+the chapter has one, ``sweep_configs`` (its default configurations). Notebooks compute or
+read records through :func:`kdlib.sweep.run_sweep` (never ``run`` directly) and present them
+with their chapter's module of :mod:`kdlib.chapters`.
 """

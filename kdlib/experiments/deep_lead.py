@@ -11,8 +11,8 @@ again at that speed:
 teacher and the *hard* student only (never the soft one, so the choice cannot look at
 soft minus hard), runs 0-2, every epoch's validation and test accuracy and CPU time, for
 each setting of :data:`GRID` at noise 0.01 and 0.2 (:func:`configs`). Same seeds and data
-as the profile's runs 0-2 (:class:`kdlib.experiments.deep.SettingsConfig`), so replaying
-early stopping on the curves (:func:`kdlib.experiments.deep.early_stopping`) gives what
+as the profile's runs 0-2 (:class:`kdlib.experiments.deep_settings.Config`), so replaying
+early stopping on the curves (:func:`kdlib.experiments.deep_settings.early_stopping`) gives what
 any ``(max_epochs, patience)`` of :data:`CHOICES` would have picked.
 
 **The rule** (:func:`choose`, fixed before the measurements exist): among the settings and
@@ -20,7 +20,7 @@ stopping rules measured at noise 0.01 on at least 2 runs, in the precision the p
 run in (``bf16`` on this machine), those whose teacher leads the hard student by at least
 :data:`LEAD_MIN` = 5 points (mean over the runs) and whose whole profile (:data:`RUNS` = 5
 runs at each of the six noise levels, teacher and two students, plus the T = 4 student at
-0.10 and 0.20; :func:`kdlib.experiments.deep.profile_estimate` with the measured CPU time
+0.10 and 0.20; :func:`kdlib.experiments.deep_settings.profile_estimate` with the measured CPU time
 per epoch) fits :data:`BUDGET_S` = 3 CPU-hours; of those, the cheapest. Noise 0.2 is
 measured to see whether a lead survives there; the rule does not look at it.
 
@@ -35,11 +35,11 @@ import sys
 from types import SimpleNamespace
 from typing import Any, Iterable, Sequence
 
-from kdlib.experiments import deep
+from kdlib.experiments import deep, deep_settings
 
 NAME = "deep_lead_settings"
 #: The settings measurements of this profile as an experiment of their own.
-SETTINGS = SimpleNamespace(NAME=NAME, Config=deep.SettingsConfig, run=deep.run_settings)
+SETTINGS = SimpleNamespace(NAME=NAME, Config=deep_settings.Config, run=deep_settings.run)
 #: The profile this rule fills in :data:`kdlib.experiments.deep.PROFILES`.
 PROFILE = "cpu2"
 #: Settings measured (flips and shifts throughout: without them no teacher led at 0.01), at both noise levels.
@@ -59,9 +59,9 @@ RUNS = 5
 AT = 0.01
 
 
-def configs(runs: int = MEASURED_RUNS, **kw: Any) -> list[deep.SettingsConfig]:
+def configs(runs: int = MEASURED_RUNS, **kw: Any) -> list[deep_settings.Config]:
     """The measurements: every setting of :data:`GRID` at every noise level of :data:`NOISE`."""
-    return [deep.SettingsConfig(noise_variance=v, runs=runs, augment=True, **g, **kw) for g in GRID for v in NOISE]
+    return [deep_settings.Config(noise_variance=v, runs=runs, augment=True, **g, **kw) for g in GRID for v in NOISE]
 
 
 def cpu_time(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -85,13 +85,13 @@ def precision_of(record: dict[str, Any]) -> str:
 
 def summary(records: Iterable[dict[str, Any]], precision: str | None = None,
             choices: Sequence[tuple[int, int]] = CHOICES) -> list[dict[str, Any]]:
-    """:func:`kdlib.experiments.deep.settings_summary` of the records computed in ``precision``
+    """:func:`kdlib.experiments.deep_settings.settings_summary` of the records computed in ``precision``
     (all if None) over ``choices``, timed by CPU time; each row gains ``profile_s``, the
     estimated CPU seconds of the whole profile with :data:`RUNS` runs."""
     recs = [r for r in records if precision is None or precision_of(r) == precision]
-    rows = deep.settings_summary(cpu_time(recs), choices)
+    rows = deep_settings.settings_summary(cpu_time(recs), choices)
     for s in rows:
-        s["profile_s"] = deep.profile_estimate(s, runs=RUNS)
+        s["profile_s"] = deep_settings.profile_estimate(s, runs=RUNS)
     return rows
 
 

@@ -49,7 +49,7 @@ from typing import Sequence
 import torch
 
 from kdlib import bounds
-from kdlib.experiments import scaling
+from kdlib.experiments import scaling, scaling_gamma
 from kdlib.experiments.scaling import (DEFAULT_PAIRS, DEFAULT_THRESHOLDS, DEFAULT_WIDTHS, MODES, REGIMES,
                                        GammaConfig, check_eps, check_widths, load_dataset)
 from kdlib.results import RunOutput, load_or_run
@@ -243,7 +243,7 @@ def run(cfg: Config) -> RunOutput:
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     g = cfg.gamma
-    grec = load_or_run(scaling.GAMMA, g)
+    grec = load_or_run(scaling_gamma, g)
     grow = grec["rows"][0]
     ds = load_dataset(g)
     n = len(ds.y)
@@ -300,7 +300,7 @@ def run(cfg: Config) -> RunOutput:
                      extra={"gamma_record": grec["key"], "scaling_record": None if srec is None else srec["key"],
                             "cost": cost,
                             "trainer": "kdlib.train_circle.CircleBank (float64)" if cfg.circle
-                            else "kdlib.experiments.scaling.train_bank (float32), via the scaling record"})
+                            else "kdlib.train.train_bank (float32), via the scaling record"})
 
 
 # --------------------------------------------------------------------------- the default sweep
@@ -341,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     exp = importlib.import_module("kdlib.experiments.frontier")
     cfgs = exp.sweep_configs(regimes=tuple(args.regime or REGIMES))
     gam = list(dict.fromkeys(c.gamma for c in cfgs))
-    run_sweep(scaling.GAMMA, gam, executor=args.executor, workers=args.workers)
+    run_sweep(scaling_gamma, gam, executor=args.executor, workers=args.workers)
     for rec in run_sweep(exp, cfgs, executor=args.executor, workers=args.workers):
         r = rec["rows"][0]
         print(f"frontier {rec['config']['regime']} {r['dataset']}: {rec['provenance']['wall_time_s']:.0f} s", flush=True)

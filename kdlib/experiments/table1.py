@@ -10,29 +10,33 @@ a hard and a soft student with the same width and seed start from the same
 initialisation.
 
 The paper leaves the learning rate, epochs, batch size, radius B, input scaling
-and seeds unreported; the defaults here are ours and Chapter 1 states why.
+and seeds unreported; the defaults here are ours and Chapter 1 states why. The
+chapter's tables are in :mod:`kdlib.chapters.motivation`.
+
+Parameters and fields: the chapter's papermill parameters are the fields of :class:`Config`
+by the same names, but for ``dataset`` (``"both"`` or one task of :data:`kdlib.validate.TASKS`;
+one record per task, in the field ``dataset``, a stored key), ``curve_seeds``, ``show_curve``
+and ``show_sweep`` (which other records the chapter shows: :func:`curve_config`,
+:func:`settings_sweep`). ``seeds`` is a count (the seeds ``0 .. seeds-1``).
 """
 from __future__ import annotations
 
 import ast
 import dataclasses
 import math
-import statistics
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import torch
 
 from kdlib.data import binary_mnist, resolve_device, SCALINGS
 from kdlib.nets import check_width
-from kdlib.validate import choice, integer, number
+from kdlib.validate import TASKS, choice, integer, number
 from kdlib.results import RunOutput
-from kdlib.train import PGDConfig, evaluate, make_bank, soft_labels, train_students, train_teacher
+from kdlib.train import MODES, PGDConfig, evaluate, make_bank, soft_labels, train_students
 from kdlib.teachers import load_or_train_teacher
 
 NAME = "table1"
-DATASETS = ("reduced", "full")
-MODES = ("hard", "soft")
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class Config:
     device: str = "auto"
 
     def __post_init__(self) -> None:
-        choice("dataset", self.dataset, DATASETS)
+        choice("dataset", self.dataset, TASKS)
         # papermill passes lists and ints: normalise so equal settings hash equally
         for name in ("lr", "B", "temperature", "teacher_lr", "teacher_B"):
             object.__setattr__(self, name, number(name, getattr(self, name), finite=False))
@@ -161,57 +165,6 @@ def trained_teacher(config: Config, train, progress: bool = False):
     return _TEACHERS[key]
 
 
-def summarize(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and sample standard deviation of test accuracy per (dataset, model, mode, width)."""
-    groups: dict[tuple, list[float]] = {}
-    for r in rows:
-        groups.setdefault((r["dataset"], r["model"], r["mode"], r["width"]), []).append(r["test_acc"])
-    out = []
-    for (dataset, model, mode, width), accs in groups.items():
-        out.append(
-            {
-                "dataset": dataset,
-                "model": model,
-                "mode": mode,
-                "width": width,
-                "n": len(accs),
-                "mean": statistics.fmean(accs),
-                "std": statistics.stdev(accs) if len(accs) > 1 else float("nan"),
-            }
-        )
-    return out
-
-
-def paired_gaps(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Soft minus hard test accuracy per (dataset, width), paired by seed (same initialisation).
-
-    Returns mean, sample std and the count of seeds where soft beat hard.
-    """
-    acc: dict[tuple, float] = {}
-    for r in rows:
-        if r["model"] == "student":
-            acc[(r["dataset"], r["width"], r["seed"], r["mode"])] = r["test_acc"]
-    keys = sorted({(d, w) for (d, w, _, _) in acc})
-    out = []
-    for d, w in keys:
-        diffs = [
-            acc[(d, w, s, "soft")] - acc[(d, w, s, "hard")]
-            for (dd, ww, s, m) in acc
-            if dd == d and ww == w and m == "soft" and (d, w, s, "hard") in acc
-        ]
-        out.append(
-            {
-                "dataset": d,
-                "width": w,
-                "n": len(diffs),
-                "gap_mean": statistics.fmean(diffs),
-                "gap_std": statistics.stdev(diffs) if len(diffs) > 1 else float("nan"),
-                "soft_wins": sum(x > 0 for x in diffs),
-            }
-        )
-    return out
-
-
 def with_changes(config: Config, **changes: Any) -> Config:
     """A copy of ``config`` with some fields changed (validated again)."""
     return dataclasses.replace(config, **changes)
@@ -252,7 +205,7 @@ def settings_sweep(base: Config, seeds: int = 5) -> list[tuple[str, Config]]:
     ]
 
 
-def book_configs(datasets: tuple[str, ...] = DATASETS) -> list[Config]:
+def book_configs(datasets: tuple[str, ...] = TASKS) -> list[Config]:
     """Every configuration Chapter 1 shows, with its default parameters."""
     configs = [Config(dataset=d) for d in datasets]
     configs += [curve_config(Config(dataset=d)) for d in datasets]
@@ -268,87 +221,6 @@ if __name__ == "__main__":  # python -m kdlib.experiments.table1 [--recompute]
     for cfg in book_configs():
         rec = load_or_run(sys.modules[__name__], cfg, recompute="--recompute" in sys.argv)
         print(f"{rec['key']}  {cfg.dataset:8s} widths={cfg.widths} seeds={cfg.seeds}  {rec['provenance']['wall_time_s']:.0f} s", flush=True)
-
-
-def comparison_rows(records: Iterable[dict[str, Any]], digits: int = 2) -> list[dict[str, Any]]:
-    """The paper's Table 1 beside ours: one row per (dataset, width), strings ready to print.
-
-    Ours: mean ± sample standard deviation of test accuracy (%) over seeds; the gap is
-    soft minus hard, paired by seed, with the count of seeds where soft was better.
-    """
-    from kdlib.paper import TABLE1
-    from kdlib.report import fmt, mean_std
-
-    all_rows = [r for rec in records for r in rec["rows"]]
-    summary = {(s["dataset"], s["model"], s["mode"], s["width"]): s for s in summarize(all_rows)}
-    gaps = {(g["dataset"], g["width"]): g for g in paired_gaps(all_rows)}
-    teachers = {d: s for (d, m, _, _), s in summary.items() if m == "teacher"}
-    out = []
-    for (dataset, width) in sorted(gaps, key=lambda k: (DATASETS.index(k[0]), -k[1])):
-        paper = TABLE1.get((dataset, width), {})
-        hard, soft, gap = summary[(dataset, "student", "hard", width)], summary[(dataset, "student", "soft", width)], gaps[(dataset, width)]
-        out.append(
-            {
-                "dataset": dataset,
-                "width": width,
-                "paper teacher": fmt(paper.get("teacher"), 2),
-                "our teacher": fmt(teachers[dataset]["mean"], digits) if dataset in teachers else "—",
-                "paper hard": fmt(paper.get("hard"), 2),
-                "our hard": mean_std(hard["mean"], hard["std"], digits),
-                "paper soft": fmt(paper.get("soft"), 2),
-                "our soft": mean_std(soft["mean"], soft["std"], digits),
-                "paper gap": fmt(paper["soft"] - paper["hard"], 2) if paper else "—",
-                "our gap (paired)": mean_std(gap["gap_mean"], gap["gap_std"], digits),
-                "soft better": f"{gap['soft_wins']}/{gap['n']}",
-            }
-        )
-    return out
-
-
-def sweep_rows(labelled: Iterable[tuple[str, dict[str, Any]]], digits: int = 2) -> list[dict[str, Any]]:
-    """One row per (setting, width): hard, soft and the paired gap; ``labelled`` = (label, record)."""
-    from kdlib.report import fmt, mean_std
-
-    out = []
-    for label, rec in labelled:
-        summary = {(s["model"], s["mode"], s["width"]): s for s in summarize(rec["rows"])}
-        teacher = next(s for (m, _, _), s in summary.items() if m == "teacher")
-        for g in paired_gaps(rec["rows"]):
-            w = g["width"]
-            out.append(
-                {
-                    "setting": label,
-                    "width": w,
-                    "teacher": fmt(teacher["mean"], digits),
-                    "soft-label confidence": fmt(rec["provenance"].get("soft_label_mean_confidence"), 3),
-                    "hard": mean_std(summary[("student", "hard", w)]["mean"], summary[("student", "hard", w)]["std"], digits),
-                    "soft": mean_std(summary[("student", "soft", w)]["mean"], summary[("student", "soft", w)]["std"], digits),
-                    "gap (paired)": mean_std(g["gap_mean"], g["gap_std"], digits),
-                    "soft better": f"{g['soft_wins']}/{g['n']}",
-                }
-            )
-    return out
-
-
-def seed_ranges(records: Iterable[dict[str, Any]], digits: int = 2) -> list[dict[str, Any]]:
-    """Lowest and highest test accuracy over seeds per (dataset, width, mode), beside the paper's
-    single number: is the paper's value inside the range of our runs?"""
-    from kdlib.paper import TABLE1
-    from kdlib.report import fmt
-
-    acc: dict[tuple, list[float]] = {}
-    for rec in records:
-        for r in rec["rows"]:
-            if r["model"] == "student":
-                acc.setdefault((r["dataset"], r["width"], r["mode"]), []).append(r["test_acc"])
-    out = []
-    for (d, w, m) in sorted(acc, key=lambda k: (DATASETS.index(k[0]), -k[1], k[2])):
-        paper = TABLE1.get((d, w), {}).get(m)
-        lo, hi = min(acc[(d, w, m)]), max(acc[(d, w, m)])
-        inside = "—" if paper is None else ("yes" if lo <= paper <= hi else ("below" if paper < lo else "above"))
-        out.append({"dataset": d, "width": w, "labels": m, "runs": len(acc[(d, w, m)]), "lowest": fmt(lo, digits),
-                    "highest": fmt(hi, digits), "paper": fmt(paper, 2), "paper inside our range": inside})
-    return out
 
 
 def stored_teacher_accuracy(dataset: str, store=None) -> float | None:

@@ -26,9 +26,16 @@ One record per configuration (one MNIST task, ``n`` unit-norm training points, s
   the checkpoints (soft students).
 - ``curve``: the running average of the loss and the error at a few steps.
 
-Below the experiment: the tables (:class:`kdlib.report.Table`) and figures of Chapters 4 and 5, and
-Chapter 5's comparison of the width requirements (:func:`crossover_gamma`,
-:func:`width_ratio_grid`, :func:`practice_table`).
+Parameters and fields: the chapters' papermill parameters (lower case) are the fields of
+:class:`Config` by the same names, but for ``tasks`` (one record per ``task`` of the list),
+``eps`` (Chapter 4: the target of the width requirements, no field) and ``eps_figure`` and
+``practice_width`` (Chapter 5's figure and comparison, no field); ``seeds`` is a count
+(:func:`kdlib.validate.seed_values`: the field holds the seed values ``0 .. seeds-1``).
+
+The tables and figures of Chapters 4 and 5 are in :mod:`kdlib.chapters.soft_labels` and
+:mod:`kdlib.chapters.hard_labels` (with Chapter 5's comparison of the width requirements);
+the independent re-implementation of the witness that the tests check these against is in
+``tests/oracles.py``.
 """
 from __future__ import annotations
 
@@ -43,13 +50,12 @@ from kdlib import bounds, margin
 from kdlib.data import binary_mnist
 from kdlib.losses import bernoulli_entropy, bernoulli_kl, logistic_loss, zero_one_error
 from kdlib.nets import StudentBank, check_width, symmetric_init
-from kdlib.report import Table
-from kdlib.validate import MNIST_TRAIN_SIZES, at_most_available, choice, in_interval, integer, nonempty
+from kdlib.validate import (MNIST_TRAIN_SIZES, TASKS, at_most_available, choice, in_interval, integer, nonempty,
+                            seed_values)
 from kdlib.results import RunOutput
 from kdlib.train import PGDConfig, make_bank, predict, train_students
 
 NAME = "theory"
-TASKS = ("full", "reduced")
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,7 @@ class Config:
         integer("n", self.n, 2)
         at_most_available("n", self.n, MNIST_TRAIN_SIZES[self.task], f"the {self.task} task's training images")
         nonempty("widths", self.widths)
+        object.__setattr__(self, "seeds", seed_values("seeds", self.seeds))
         nonempty("seeds", self.seeds)
         for m in tuple(self.widths) + tuple(self.lemma6_widths):
             check_width(m)
@@ -99,50 +106,6 @@ class Config:
     @property
     def soft_steps(self) -> int:
         return math.ceil(9.0 / self.beta**2 - 1e-9)
-
-
-# --------------------------------------------------------------------------- teacher
-@dataclass
-class Witness:
-    """``v(z) = g(z) / ||g(z)||`` with ``g(z) = sum_i coef_i 1(<z, x_i> > 0) x_i`` (so ``||v|| <= 1``)."""
-
-    x: torch.Tensor  # n x d, float64
-    coef: torch.Tensor  # n, float64: q_i y_i
-
-    def __call__(self, z: torch.Tensor) -> torch.Tensor:
-        z = z.to(self.x.dtype)
-        g = ((z @ self.x.T > 0).to(self.x.dtype) * self.coef) @ self.x
-        return g / g.norm(dim=1, keepdim=True).clamp_min(1e-300)
-
-    def inner_phi(self, z: torch.Tensor) -> torch.Tensor:
-        """``<v(z_k), phi_i(z_k)> = 1(<z_k, x_i> > 0) <v(z_k), x_i>`` (k x n)."""
-        z = z.to(self.x.dtype)
-        act = (z @ self.x.T > 0).to(self.x.dtype)
-        g = (act * self.coef) @ self.x
-        v = g / g.norm(dim=1, keepdim=True).clamp_min(1e-300)
-        return act * (v @ self.x.T)
-
-
-@torch.no_grad()
-def teacher_logits(witness: Witness, n: int, d: int, *, n_z: int, seed: int, chunk: int = 5000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Monte-Carlo ``z_i = E_z <v(z), phi_i(z)>`` and its standard error, on ``n_z`` directions from ``seed``.
-
-    An independent re-implementation of :func:`kdlib.margin.teacher_logits` for a :class:`Witness`
-    (used by the tests as a cross-check).
-    """
-    g = torch.Generator().manual_seed(int(seed))
-    s1 = torch.zeros(n, dtype=torch.float64)
-    s2 = torch.zeros(n, dtype=torch.float64)
-    done = 0
-    while done < n_z:
-        k = min(chunk, n_z - done)
-        vals = witness.inner_phi(torch.randn(k, d, generator=g, dtype=torch.float64))
-        s1 += vals.sum(0)
-        s2 += (vals**2).sum(0)
-        done += k
-    mean = s1 / n_z
-    var = (s2 / n_z - mean**2).clamp_min(0) * n_z / max(n_z - 1, 1)
-    return mean, (var / n_z).sqrt()
 
 
 def lemma6_values(witness: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, m: int, seed: int) -> torch.Tensor:
@@ -314,268 +277,7 @@ def run(cfg: Config) -> RunOutput:
     return RunOutput(rows=rows, seeds=list(cfg.seeds), device=str(cfg.device), extra=extra)
 
 
-
 # --------------------------------------------------------------------------- tables and figures
-def _rows(record: dict, kind: str, **match) -> list[dict]:
-    return [r for r in record["rows"] if r["kind"] == kind and all(r.get(k) == v for k, v in match.items())]
-
-
-def teacher_row(record: dict) -> dict:
-    """The record's ``teacher`` row."""
-    return _rows(record, "teacher")[0]
-
-
-def _fmt(v: float, digits: int = 2) -> str:
-    """A number to ``digits`` significant digits, in the same style for every table."""
-    if v is None or (isinstance(v, float) and not math.isfinite(v)):
-        return "-"
-    if v == 0:
-        return "0"
-    return f"{v:.{digits}g}" if 1e-3 <= abs(v) < 1e5 else f"{v:.{max(digits - 1, 0)}e}"
-
-
-def _table(header: list[str], lines: list[list[str]]) -> Table:
-    """A :class:`kdlib.report.Table` (plain text as before, and an HTML table in the book)."""
-    return Table(header, lines)
-
-
-def teacher_table(records: list[dict]) -> Table:
-    """One line per task: n, gamma of the fitted witness (and the dual value above it), |z_i|, R^KL(W(0))."""
-    lines = []
-    for rec in records:
-        t = teacher_row(rec)
-        lines.append([rec["config"]["task"], str(t["n"]), _fmt(t["gamma"]), f"[{_fmt(t['gamma_interval_lo'])}, {_fmt(t['gamma_interval_hi'])}]",
-                      _fmt(t["margin_median"]), _fmt(t["z_abs_max"]), _fmt(t["z_se_max"], 1), _fmt(t["init_kl"])])
-    return _table(["task", "<i>n</i>", "γ = min<sub><i>i</i></sub> <i>y<sub>i</sub> z<sub>i</sub></i>", "certified interval for γ",
-                   "median <i>y<sub>i</sub> z<sub>i</sub></i>", "max |<i>z<sub>i</sub></i>|", "max s.e.",
-                   "<i>R</i><sup>KL</sup>(<i>W</i>(0))"], lines)
-
-
-def lemma6_table(record: dict) -> Table:
-    """Per width: the largest ``max_i |f_i^0(U) - z_i|`` over the draws, and Lemma 6's two radii."""
-    lines = []
-    for m in record["config"]["lemma6_widths"]:
-        rs = _rows(record, "lemma6", width=m)
-        worst = max(r["max_dev"] for r in rs)
-        lines.append([str(m), _fmt(sum(r["mean_dev"] for r in rs) / len(rs)), _fmt(worst), _fmt(worst * math.sqrt(m)),
-                      _fmt(rs[0]["radius_printed"]), _fmt(rs[0]["radius_corrected"]), "yes" if worst <= rs[0]["radius_printed"] else "no"])
-    return _table(["<i>m</i>", "mean dev", "max dev", "max dev·√<i>m</i>", "printed radius", "corrected radius",
-                   "within printed"], lines)
-
-
-def _by_width(record: dict, mode: str) -> dict[int, list[dict]]:
-    out: dict[int, list[dict]] = {}
-    for r in _rows(record, "train", mode=mode):
-        out.setdefault(r["width"], []).append(r)
-    return out
-
-
-def _mean(rs: list[dict], key: str) -> float:
-    return sum(r[key] for r in rs) / len(rs)
-
-
-def soft_table(record: dict) -> Table:
-    """Theorem 2 as run: per width (mean over seeds) the averaged KL against beta, errors, the radius used."""
-    cfg = record["config"]
-    lines = []
-    for m, rs in sorted(_by_width(record, "soft").items()):
-        lines.append([str(m), _fmt(_mean(rs, "init_loss"), 3), _fmt(_mean(rs, "avg_loss"), 3), _fmt(cfg["beta"]),
-                      "yes" if all(r["avg_loss"] <= cfg["beta"] for r in rs) else "no",
-                      _fmt(_mean(rs, "avg_error")), _fmt(_mean(rs, "final_error")),
-                      _fmt(max(r["max_dist_ratio"] for r in rs)), _fmt(max(r["lemma3_max_ratio"] for r in rs))])
-    return _table(["<i>m</i>", "<i>R</i><sup>KL</sup>(<i>W</i>(0))", "avg <i>R</i><sup>KL</sup>", "β", "≤ β", "avg error",
-                   "final error", "max √<i>m</i>‖Δ<i>W<sub>j</sub></i>‖", "Lemma 3 ratio"], lines)
-
-
-def gap_table(record: dict) -> Table:
-    """The proof's split of the logit gap along the soft runs (max over points and checkpoints, worst seed)."""
-    lines = []
-    for m, rs in sorted(_by_width(record, "soft").items()):
-        g = {k: max(r[f"gap_{k}"] for r in rs) for k in ("term1", "term2", "lemma6", "gap", "changed_frac")}
-        lines.append([str(m), _fmt(g["term1"]), _fmt(g["term2"]), _fmt(g["lemma6"]), _fmt(g["gap"]),
-                      _fmt(g["changed_frac"]), _fmt(rs[0]["activation_bound"])])
-    return _table(["<i>m</i>", "activation term 1", "activation term 2", "Lemma 6 term", "gap", "changed rows",
-                   "bound on changed"], lines)
-
-
-def hard_table(record: dict) -> Table:
-    """Proposition 5 as far as run: per width (mean over seeds) the averaged logistic loss and error."""
-    cfg = record["config"]
-    lines = []
-    for m, rs in sorted(_by_width(record, "hard").items()):
-        lines.append([str(m), _fmt(rs[0]["B"], 3), str(rs[0]["steps"]), _fmt(rs[0]["steps_required"]), _fmt(_mean(rs, "avg_loss"), 3),
-                      _fmt(cfg["hard_beta"]), _fmt(_mean(rs, "avg_error")), _fmt(_mean(rs, "final_error")),
-                      _fmt(max(r["max_dist_ratio"] for r in rs))])
-    return _table(["<i>m</i>", "<i>B</i>", "<i>T</i> run", "<i>T</i> required", "avg <i>R</i><sup>h</sup>", "β", "avg error",
-                   "final error", "max √<i>m</i>‖Δ<i>W<sub>j</sub></i>‖"], lines)
-
-
-def requirements_table(n: int, gamma: float, beta: float, eps: float, delta: float, c: float = 1.0) -> Table:
-    """Width, step, iterations and radius of Theorem 2, Corollary 4 and Proposition 5, printed and corrected."""
-    reqs = []
-    for form in bounds.FORMS:
-        reqs.append(bounds.theorem2(n, c, beta, delta, form=form))
-        reqs.append(bounds.corollary4(n, c, gamma, eps, delta, form=form))
-        reqs.append(bounds.proposition5_for_error(n, c, gamma, eps, delta, form=form))
-    reqs.sort(key=lambda r: (r.result, r.form))
-    lines = [[r.result, r.form, _fmt(r.width), _fmt(r.lr), _fmt(r.steps), _fmt(r.radius), _fmt(r.loss_target)] for r in reqs]
-    return _table(["result", "form", "width <i>m</i>", "step η", "steps <i>T</i>", "radius <i>B</i>", "loss target"], lines)
-
-
-def plot_lemma6(records: list[dict], ax) -> None:
-    """Largest deviation ``max_i |f_i^0(U) - z_i|`` against width, with Lemma 6's radii (log-log)."""
-    markers = {"full": "o", "reduced": "s"}
-    for rec in records:
-        task = rec["config"]["task"]
-        ms = rec["config"]["lemma6_widths"]
-        worst = [max(r["max_dev"] for r in _rows(rec, "lemma6", width=m)) for m in ms]
-        ax.plot(ms, worst, marker=markers.get(task, "o"), label=f"measured, {task} (max over draws)")
-    rec = records[0]
-    ms = rec["config"]["lemma6_widths"]
-    r0 = [_rows(rec, "lemma6", width=m)[0] for m in ms]
-    ax.plot(ms, [r["radius_printed"] for r in r0], "k--", label="printed radius sqrt(2 ln(2n/δ)/m)")
-    ax.plot(ms, [r["radius_corrected"] for r in r0], "k:", label="corrected radius sqrt(4 ln(2n/δ)/m)")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("width m (neurons)")
-    ax.set_ylabel("max over i of |f_i^0(U) - z_i| (logit units)")
-    ax.legend(fontsize=8)
-
-
-def plot_running_loss(record: dict, mode: str, ax, seed: int | None = None) -> None:
-    """Running average ``(1/t) sum_{s<t} R(W(s))`` against t for each width (one seed), with the target."""
-    cfg = record["config"]
-    seed = cfg["seeds"][0] if seed is None else seed
-    for m in cfg["widths"]:
-        cs = sorted(_rows(record, "curve", mode=mode, width=m, seed=seed), key=lambda r: r["t"])
-        ax.plot([c["t"] for c in cs], [c["avg_loss"] for c in cs], label=f"m = {m}")
-    target = cfg["beta"] if mode == "soft" else cfg["hard_beta"]
-    ax.axhline(target, color="k", ls="--", lw=1, label=f"target beta = {target:g}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("iteration t")
-    ax.set_ylabel(("averaged KL " if mode == "soft" else "averaged logistic loss ") + "(nats)")
-    ax.set_title(f"{mode} labels, {cfg['task']} task, n = {cfg['n']}")
-    ax.legend(fontsize=8)
 
 
 # --------------------------------------------------------------------------- Chapter 5: comparing the bounds
-def width_ratio_grid(gammas: list[float], epss: list[float], n: int, delta: float, c: float = 1.0) -> list[list[float]]:
-    """``log10(m_soft / m_hard)`` (Corollary 4 over Proposition 5 at error eps), rows = eps, columns = gamma."""
-    return [[math.log10(bounds.corollary4(n, c, g, e, delta).width / bounds.proposition5_for_error(n, c, g, e, delta).width)
-             for g in gammas] for e in epss]
-
-
-def crossover_gamma(eps: float, n: int, delta: float, c: float = 1.0, lo: float = 1e-6, hi: float = 1.0) -> float:
-    """The margin below which Corollary 4 asks for fewer neurons than Proposition 5 (bisection in log gamma).
-
-    ``m_soft / m_hard`` grows like ``gamma^2`` up to logs, so there is one crossing; returns ``hi``
-    if soft wins on the whole interval and ``lo`` if it never does.
-    """
-    def soft_better(g: float) -> bool:
-        return bounds.soft_wins(n, c, g, eps, delta)
-
-    if soft_better(hi):
-        return hi
-    if not soft_better(lo):
-        return lo
-    a, b = math.log(lo), math.log(hi)
-    for _ in range(100):
-        mid = 0.5 * (a + b)
-        if soft_better(math.exp(mid)):
-            a = mid
-        else:
-            b = mid
-    return math.exp(0.5 * (a + b))
-
-
-def plot_width_requirements(axes, n: int, delta: float, eps_fixed: float = 0.05, c: float = 1.0) -> None:
-    """Left: the two width requirements against gamma at one error; right: where soft labels win over (gamma, eps)."""
-    import numpy as np
-
-    from kdlib.plots import MODE_COLORS
-
-    ax0, ax1 = axes
-    gammas = np.logspace(-4, 0, 81)
-    soft = [bounds.corollary4(n, c, g, eps_fixed, delta).width for g in gammas]
-    hard = [bounds.proposition5_for_error(n, c, g, eps_fixed, delta).width for g in gammas]
-    ax0.loglog(gammas, soft, color=MODE_COLORS["soft"], label="soft: Corollary 4")
-    ax0.loglog(gammas, hard, color=MODE_COLORS["hard"], label="hard: Proposition 5")
-    g_star = crossover_gamma(eps_fixed, n, delta, c)
-    ax0.axvspan(gammas[0], g_star, color=MODE_COLORS["soft"], alpha=0.1, label=f"soft wins (gamma < {g_star:.2g})")
-    ax0.set_xlabel("margin gamma")
-    ax0.set_ylabel("width m required (neurons)")
-    ax0.set_title(f"error eps = {eps_fixed:g}, n = {n}, delta = {delta:g}")
-    ax0.legend(fontsize=8)
-    epss = np.logspace(-4, -0.31, 60)
-    grid = np.array(width_ratio_grid(list(gammas), list(epss), n, delta, c))
-    pcm = ax1.pcolormesh(gammas, epss, grid, cmap="RdBu_r", vmin=-8, vmax=8, shading="auto")
-    ax1.contour(gammas, epss, grid, levels=[0.0], colors="k", linewidths=1.2)
-    ax1.plot([], [], "k-", lw=1.2, label="equal widths")
-    ax1.plot(gammas, gammas, "k--", lw=1, label="gamma = eps (paper's summary)")
-    ax1.set_xscale("log")
-    ax1.set_yscale("log")
-    ax1.set_xlim(gammas[0], gammas[-1])
-    ax1.set_ylim(epss[0], epss[-1])
-    ax1.set_xlabel("margin gamma")
-    ax1.set_ylabel("target error eps")
-    ax1.set_title("log10(m_soft / m_hard); blue: soft needs fewer")
-    ax1.legend(fontsize=7, loc="lower right")
-    ax1.figure.colorbar(pcm, ax=ax1, label="log10 width ratio")
-
-
-def task_size(task: str) -> int:
-    """Number of MNIST training images in a paper task (all of the task's digits)."""
-    from kdlib.data import load_mnist, paper_task
-
-    _, digits = load_mnist(train=True)
-    return int(torch.isin(digits, torch.tensor(paper_task(task).digits)).sum())
-
-
-def practice_table(rows: list[dict], delta: float, c: float = 1.0) -> Table:
-    """The width each bound asks for at the error reached in practice, next to the width that reached it.
-
-    ``rows``: dicts with ``task``, ``mode`` (``soft``: Corollary 4, ``hard``: Proposition 5),
-    ``n``, ``gamma``, ``eps`` (the error reached), ``width_used`` and ``source``.
-    """
-    lines = []
-    for r in rows:
-        if r["mode"] == "soft":
-            req = bounds.corollary4(r["n"], c, r["gamma"], r["eps"], delta)
-        elif r["mode"] == "hard":
-            req = bounds.proposition5_for_error(r["n"], c, r["gamma"], r["eps"], delta)
-        else:
-            raise ValueError(f"mode must be 'soft' or 'hard', got {r['mode']!r}")
-        lines.append([r["task"], r["mode"], str(r["n"]), _fmt(r["gamma"]), _fmt(r["eps"]), _fmt(req.width), _fmt(req.steps),
-                      str(r["width_used"]), _fmt(req.width / r["width_used"]), r["source"]])
-    return _table(["task", "labels", "<i>n</i>", "γ", "ε", "<i>m</i> required", "<i>T</i> required", "<i>m</i> used",
-                   "ratio", "<i>m</i> used from"], lines)
-
-
-def practice_rows(records: list[dict], width: int, n_tasks: dict[str, int]) -> list[dict]:
-    """Rows for :func:`practice_table`: for each task of ``records`` and each mode, the error a
-    ``width``-neuron student reached in the paper's Table 1 and, where Chapter 1's default
-    record is stored, in ours (mean over its seeds), with the task's measured gamma."""
-    from kdlib.experiments import table1
-    from kdlib.paper import TABLE1
-    from kdlib.results import ResultStore
-
-    store = ResultStore()
-    rows = []
-    for rec in records:
-        task = rec["config"]["task"]
-        gamma = teacher_row(rec)["gamma"]
-        ours = store.load(table1.NAME, table1.Config(dataset=task))
-        ours_acc = {}
-        if ours is not None:
-            for s in table1.summarize(ours["rows"]):
-                if s["model"] == "student" and s["width"] == width:
-                    ours_acc[s["mode"]] = s["mean"]
-        for mode in ("soft", "hard"):
-            sources = [("paper, Table 1", TABLE1[(task, width)][mode])]
-            if mode in ours_acc:
-                sources.append(("ours, Chapter 1", ours_acc[mode]))
-            for source, acc in sources:
-                rows.append(dict(task=task, mode=mode, n=n_tasks[task], gamma=gamma, eps=round(1 - acc / 100, 4),
-                                 width_used=width, source=source))
-    return rows

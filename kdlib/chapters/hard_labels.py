@@ -1,0 +1,153 @@
+"""Chapter 5 (``book/05_hard_labels.ipynb``): the tables and figures of the hard-label chapter.
+
+Reads the records of :mod:`kdlib.experiments.theory` (the hard-label students of
+Proposition 5) and compares the width each result demands (:mod:`kdlib.bounds`):
+:func:`crossover_gamma`, :func:`width_ratio_grid`, :func:`plot_width_requirements`, and
+against what Chapter 1's students needed in practice (:func:`practice_table`).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from kdlib import bounds
+# shared with Chapter 4; plot_running_loss and teacher_row are re-exported for Chapter 5's notebook
+from kdlib.chapters.soft_labels import _by_width, _mean, plot_running_loss, teacher_row  # noqa: F401
+from kdlib.report import Table
+from kdlib.report import Table as _table
+from kdlib.report import significant as _fmt
+
+
+def hard_table(record: dict) -> Table:
+    """Proposition 5 as far as run: per width (mean over seeds) the averaged logistic loss and error."""
+    cfg = record["config"]
+    lines = []
+    for m, rs in sorted(_by_width(record, "hard").items()):
+        lines.append([str(m), _fmt(rs[0]["B"], 3), str(rs[0]["steps"]), _fmt(rs[0]["steps_required"]), _fmt(_mean(rs, "avg_loss"), 3),
+                      _fmt(cfg["hard_beta"]), _fmt(_mean(rs, "avg_error")), _fmt(_mean(rs, "final_error")),
+                      _fmt(max(r["max_dist_ratio"] for r in rs))])
+    return _table(["<i>m</i>", "<i>B</i>", "<i>T</i> run", "<i>T</i> required", "avg <i>R</i><sup>h</sup>", "β", "avg error",
+                   "final error", "max √<i>m</i>‖Δ<i>W<sub>j</sub></i>‖"], lines)
+
+
+def width_ratio_grid(gammas: list[float], epss: list[float], n: int, delta: float, c: float = 1.0) -> list[list[float]]:
+    """``log10(m_soft / m_hard)`` (Corollary 4 over Proposition 5 at error eps), rows = eps, columns = gamma."""
+    return [[math.log10(bounds.corollary4(n, c, g, e, delta).width / bounds.proposition5_for_error(n, c, g, e, delta).width)
+             for g in gammas] for e in epss]
+
+
+def crossover_gamma(eps: float, n: int, delta: float, c: float = 1.0, lo: float = 1e-6, hi: float = 1.0) -> float:
+    """The margin below which Corollary 4 asks for fewer neurons than Proposition 5 (bisection in log gamma).
+
+    ``m_soft / m_hard`` grows like ``gamma^2`` up to logs, so there is one crossing; returns ``hi``
+    if soft wins on the whole interval and ``lo`` if it never does.
+    """
+    def soft_better(g: float) -> bool:
+        return bounds.soft_wins(n, c, g, eps, delta)
+
+    if soft_better(hi):
+        return hi
+    if not soft_better(lo):
+        return lo
+    a, b = math.log(lo), math.log(hi)
+    for _ in range(100):
+        mid = 0.5 * (a + b)
+        if soft_better(math.exp(mid)):
+            a = mid
+        else:
+            b = mid
+    return math.exp(0.5 * (a + b))
+
+
+def plot_width_requirements(axes, n: int, delta: float, eps_fixed: float = 0.05, c: float = 1.0) -> None:
+    """Left: the two width requirements against gamma at one error; right: where soft labels win over (gamma, eps)."""
+    import numpy as np
+
+    from kdlib.plots import MODE_COLORS
+
+    ax0, ax1 = axes
+    gammas = np.logspace(-4, 0, 81)
+    soft = [bounds.corollary4(n, c, g, eps_fixed, delta).width for g in gammas]
+    hard = [bounds.proposition5_for_error(n, c, g, eps_fixed, delta).width for g in gammas]
+    ax0.loglog(gammas, soft, color=MODE_COLORS["soft"], label="soft: Corollary 4")
+    ax0.loglog(gammas, hard, color=MODE_COLORS["hard"], label="hard: Proposition 5")
+    g_star = crossover_gamma(eps_fixed, n, delta, c)
+    ax0.axvspan(gammas[0], g_star, color=MODE_COLORS["soft"], alpha=0.1, label=f"soft wins (gamma < {g_star:.2g})")
+    ax0.set_xlabel("margin gamma")
+    ax0.set_ylabel("width m required (neurons)")
+    ax0.set_title(f"error eps = {eps_fixed:g}, n = {n}, delta = {delta:g}")
+    ax0.legend(fontsize=8)
+    epss = np.logspace(-4, -0.31, 60)
+    grid = np.array(width_ratio_grid(list(gammas), list(epss), n, delta, c))
+    pcm = ax1.pcolormesh(gammas, epss, grid, cmap="RdBu_r", vmin=-8, vmax=8, shading="auto")
+    ax1.contour(gammas, epss, grid, levels=[0.0], colors="k", linewidths=1.2)
+    ax1.plot([], [], "k-", lw=1.2, label="equal widths")
+    ax1.plot(gammas, gammas, "k--", lw=1, label="gamma = eps (paper's summary)")
+    ax1.set_xscale("log")
+    ax1.set_yscale("log")
+    ax1.set_xlim(gammas[0], gammas[-1])
+    ax1.set_ylim(epss[0], epss[-1])
+    ax1.set_xlabel("margin gamma")
+    ax1.set_ylabel("target error eps")
+    ax1.set_title("log10(m_soft / m_hard); blue: soft needs fewer")
+    ax1.legend(fontsize=7, loc="lower right")
+    ax1.figure.colorbar(pcm, ax=ax1, label="log10 width ratio")
+
+
+def task_size(task: str) -> int:
+    """Number of MNIST training images in a paper task (all of the task's digits)."""
+    from kdlib.data import load_mnist, paper_task
+
+    _, digits = load_mnist(train=True)
+    return int(torch.isin(digits, torch.tensor(paper_task(task).digits)).sum())
+
+
+def practice_table(rows: list[dict], delta: float, c: float = 1.0) -> Table:
+    """The width each bound asks for at the error reached in practice, next to the width that reached it.
+
+    ``rows``: dicts with ``task``, ``mode`` (``soft``: Corollary 4, ``hard``: Proposition 5),
+    ``n``, ``gamma``, ``eps`` (the error reached), ``width_used`` and ``source``.
+    """
+    lines = []
+    for r in rows:
+        if r["mode"] == "soft":
+            req = bounds.corollary4(r["n"], c, r["gamma"], r["eps"], delta)
+        elif r["mode"] == "hard":
+            req = bounds.proposition5_for_error(r["n"], c, r["gamma"], r["eps"], delta)
+        else:
+            raise ValueError(f"mode must be 'soft' or 'hard', got {r['mode']!r}")
+        lines.append([r["task"], r["mode"], str(r["n"]), _fmt(r["gamma"]), _fmt(r["eps"]), _fmt(req.width), _fmt(req.steps),
+                      str(r["width_used"]), _fmt(req.width / r["width_used"]), r["source"]])
+    return _table(["task", "labels", "<i>n</i>", "γ", "ε", "<i>m</i> required", "<i>T</i> required", "<i>m</i> used",
+                   "ratio", "<i>m</i> used from"], lines)
+
+
+def practice_rows(records: list[dict], width: int, n_tasks: dict[str, int]) -> list[dict]:
+    """Rows for :func:`practice_table`: for each task of ``records`` and each mode, the error a
+    ``width``-neuron student reached in the paper's Table 1 and, where Chapter 1's default
+    record is stored, in ours (mean over its seeds), with the task's measured gamma."""
+    from kdlib.chapters import motivation
+    from kdlib.experiments import table1
+    from kdlib.paper import TABLE1
+    from kdlib.results import ResultStore
+
+    store = ResultStore()
+    rows = []
+    for rec in records:
+        task = rec["config"]["task"]
+        gamma = teacher_row(rec)["gamma"]
+        ours = store.load(table1.NAME, table1.Config(dataset=task))
+        ours_acc = {}
+        if ours is not None:
+            for s in motivation.summarize(ours["rows"]):
+                if s["model"] == "student" and s["width"] == width:
+                    ours_acc[s["mode"]] = s["mean"]
+        for mode in ("soft", "hard"):
+            sources = [("paper, Table 1", TABLE1[(task, width)][mode])]
+            if mode in ours_acc:
+                sources.append(("ours, Chapter 1", ours_acc[mode]))
+            for source, acc in sources:
+                rows.append(dict(task=task, mode=mode, n=n_tasks[task], gamma=gamma, eps=round(1 - acc / 100, 4),
+                                 width_used=width, source=source))
+    return rows

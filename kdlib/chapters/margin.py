@@ -1,0 +1,135 @@
+"""Chapter 3 (``book/03_margin.ipynb``): the tables, figures and quoted values of the margin chapter.
+
+Reads the records of :mod:`kdlib.experiments.margin` (gamma of the MNIST tasks, its
+certified interval and the points that carry it) and :mod:`kdlib.experiments.margin_teacher`
+(the kernel-limit teacher against the 512-unit one).
+"""
+from __future__ import annotations
+
+import torch
+
+from kdlib.data import binary_mnist
+from kdlib.experiments.margin import TASKS, Config
+
+
+TASK_COLORS = {"full": "#c0392b", "reduced": "#2471a3"}
+
+
+def gamma_rows(records: list[dict]) -> list[dict]:
+    """One row per record, for a table: the point estimates and the certified interval."""
+    out = []
+    for rec in records:
+        r = rec["rows"][0]
+        out.append({
+            "task": r["task"], "n": r["n"], "noise": f"{r['noise_variance']:g}",
+            "lower": f"{r['lower']:.4f} ± {r['lower_se']:.1g}", "upper": f"{r['upper']:.4f} ± {r['upper_se']:.1g}",
+            "interval": f"[{r['ci_lo']:.4f}, {r['ci_hi']:.4f}]", "width": f"{100 * r['rel_width']:.0f} %",
+            "svm": r["svm_upper"], "support": r["support_size"],
+        })
+    return out
+
+
+def _errorbar(ax, xs, recs, color, label, dx=1.0):
+    mid = [0.5 * (r["ci_lo"] + r["ci_hi"]) for r in recs]
+    lo = [m - r["ci_lo"] for m, r in zip(mid, recs)]
+    hi = [r["ci_hi"] - m for m, r in zip(mid, recs)]
+    ax.errorbar([x * dx for x in xs], mid, yerr=[lo, hi], marker="o", ms=4, capsize=3, color=color, label=label)
+
+
+def plot_gamma_vs(records: list[dict], key: str, xlabel: str, log_x: bool = False):
+    """gamma's certified interval against ``key`` (``"n"`` or ``"noise_variance"``), per task,
+    with the kernel-SVM upper bound ``sqrt(min_p E||g_p||^2)`` dashed."""
+    from kdlib.plots import new_figure
+
+    fig, ax = new_figure()
+    for task in TASKS:
+        recs = sorted((rec["rows"][0] for rec in records if rec["rows"][0]["task"] == task), key=lambda r: r[key])
+        if not recs:
+            continue
+        xs = [r[key] for r in recs]
+        _errorbar(ax, xs, recs, TASK_COLORS[task], f"{task}: gamma (certified interval)", dx=1.0)
+        ax.plot(xs, [r["svm_upper"] for r in recs], "--", color=TASK_COLORS[task], lw=1, label=f"{task}: kernel-SVM bound")
+    if log_x:
+        ax.set_xscale("log")
+        xs = sorted({rec["rows"][0][key] for rec in records})
+        ax.set_xticks(xs, [f"{x:g}" for x in xs])
+        ax.minorticks_off()
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(r"margin $\gamma$ (unit-norm inputs)")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_support_images(cfg: Config, record: dict, k: int = 8):
+    """The ``k`` images with the largest dual weight ``p_i`` (they set gamma), with digit, label and weight."""
+    import matplotlib.pyplot as plt
+
+    from kdlib.plots import use_book_style
+
+    use_book_style()
+    d = binary_mnist(cfg.task, train=True, scaling="pixel", noise_variance=cfg.noise_variance,
+                     noise_seed=cfg.noise_seed, limit=cfg.n, subset_seed=cfg.subset_seed)
+    r = record["rows"][0]
+    idx, w = r["support_idx"][:k], r["support_p"][:k]
+    fig, axes = plt.subplots(1, k, figsize=(1.1 * k, 1.6))
+    for ax, i, p in zip(axes, idx, w):
+        ax.imshow(d.x[i].reshape(28, 28).numpy(), cmap="gray_r")
+        ax.set_title(f"{int(d.digits[i])} (y={int(d.y[i]):+d})\np={p:.3f}", fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
+    return fig
+
+
+def support_digit_rows(record: dict) -> list[dict]:
+    """Dual weight per digit: how much of ``p`` each digit carries."""
+    r = record["rows"][0]
+    tot: dict[int, float] = {}
+    cnt: dict[int, int] = {}
+    for dgt, p in zip(r["support_digit"], r["support_p"]):
+        tot[dgt] = tot.get(dgt, 0.0) + p
+        cnt[dgt] = cnt.get(dgt, 0) + 1
+    return [{"digit": k, "points": cnt[k], "weight": tot[k]} for k in sorted(tot, key=lambda k: -tot[k])]
+
+
+def teacher_summary(record: dict) -> dict:
+    """Correlations and ranges of the kernel-limit teacher against the 512-unit teacher."""
+    rows = record["rows"]
+    pk = torch.tensor([r["p_kernel"] for r in rows], dtype=torch.float64)
+    p5 = torch.tensor([r["p_512"] for r in rows], dtype=torch.float64)
+    zk = torch.tensor([r["z_kernel"] for r in rows], dtype=torch.float64)
+    y = torch.tensor([r["y"] for r in rows], dtype=torch.float64)
+    l5 = torch.logit(p5.clamp(1e-12, 1 - 1e-12))
+
+    def corr(a, b):
+        a, b = a - a.mean(), b - b.mean()
+        return float((a * b).sum() / (a.norm() * b.norm()))
+
+    def ranks(a):
+        return torch.argsort(torch.argsort(a)).to(torch.float64)
+
+    return {
+        "n": len(rows),
+        "pearson_p": corr(pk, p5), "pearson_logit": corr(zk, l5), "spearman": corr(ranks(zk), ranks(l5)),
+        "sign_agreement": float(((zk > 0) == (p5 > 0.5)).double().mean()),
+        "kernel_acc": float((zk * y > 0).double().mean()), "t512_acc": float(((p5 - 0.5) * y > 0).double().mean()),
+        "pk_min": float(pk.min()), "pk_max": float(pk.max()), "p5_min": float(p5.min()), "p5_max": float(p5.max()),
+        "zk_absmax": float(zk.abs().max()), "l5_absmedian": float(l5.abs().median()), "zk_absmedian": float(zk.abs().median()),
+    }
+
+
+def plot_teacher_scatter(record: dict):
+    """Soft labels of the kernel-limit teacher (x) against the 512-unit teacher's (y), coloured by label."""
+    from kdlib.plots import new_figure
+
+    fig, ax = new_figure(width=5.0, height=4.0)
+    rows = record["rows"]
+    for lab, color, name in ((1, "#2471a3", "y = +1 (digit > 4)"), (-1, "#c0392b", "y = -1")):
+        pts = [r for r in rows if r["y"] == lab]
+        ax.scatter([r["p_kernel"] for r in pts], [r["p_512"] for r in pts], s=4, alpha=0.4, color=color, label=name)
+    ax.axhline(0.5, color="k", lw=0.5)
+    ax.axvline(0.5, color="k", lw=0.5)
+    ax.set_xlabel(r"kernel-limit teacher $\sigma(z_i)$")
+    ax.set_ylabel(r"512-unit teacher $\sigma(f(x_i))$")
+    ax.legend(fontsize=8, markerscale=3)
+    return fig

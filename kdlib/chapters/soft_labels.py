@@ -1,0 +1,133 @@
+"""Chapter 4 (``book/04_soft_labels.ipynb``): the tables and figures of the soft-label chapter.
+
+Reads the records of :mod:`kdlib.experiments.theory` (the theory run as stated: the
+kernel-limit teacher, Lemma 6's check, the students of Theorem 2 and the proof's logit
+gap). The helpers shared with Chapter 5 (:func:`teacher_row`, :func:`plot_running_loss`)
+live here; :mod:`kdlib.chapters.hard_labels` imports them. Numbers are printed to two
+significant digits (:func:`kdlib.report.significant`).
+"""
+from __future__ import annotations
+
+import math
+
+from kdlib import bounds
+from kdlib.report import Table
+from kdlib.report import Table as _table  # noqa: F401  (the tables of Chapters 4 and 5 are kdlib.report.Table)
+from kdlib.report import significant as _fmt
+
+
+def _rows(record: dict, kind: str, **match) -> list[dict]:
+    return [r for r in record["rows"] if r["kind"] == kind and all(r.get(k) == v for k, v in match.items())]
+
+
+def teacher_row(record: dict) -> dict:
+    """The record's ``teacher`` row."""
+    return _rows(record, "teacher")[0]
+
+
+def teacher_table(records: list[dict]) -> Table:
+    """One line per task: n, gamma of the fitted witness (and the dual value above it), |z_i|, R^KL(W(0))."""
+    lines = []
+    for rec in records:
+        t = teacher_row(rec)
+        lines.append([rec["config"]["task"], str(t["n"]), _fmt(t["gamma"]), f"[{_fmt(t['gamma_interval_lo'])}, {_fmt(t['gamma_interval_hi'])}]",
+                      _fmt(t["margin_median"]), _fmt(t["z_abs_max"]), _fmt(t["z_se_max"], 1), _fmt(t["init_kl"])])
+    return _table(["task", "<i>n</i>", "γ = min<sub><i>i</i></sub> <i>y<sub>i</sub> z<sub>i</sub></i>", "certified interval for γ",
+                   "median <i>y<sub>i</sub> z<sub>i</sub></i>", "max |<i>z<sub>i</sub></i>|", "max s.e.",
+                   "<i>R</i><sup>KL</sup>(<i>W</i>(0))"], lines)
+
+
+def lemma6_table(record: dict) -> Table:
+    """Per width: the largest ``max_i |f_i^0(U) - z_i|`` over the draws, and Lemma 6's two radii."""
+    lines = []
+    for m in record["config"]["lemma6_widths"]:
+        rs = _rows(record, "lemma6", width=m)
+        worst = max(r["max_dev"] for r in rs)
+        lines.append([str(m), _fmt(sum(r["mean_dev"] for r in rs) / len(rs)), _fmt(worst), _fmt(worst * math.sqrt(m)),
+                      _fmt(rs[0]["radius_printed"]), _fmt(rs[0]["radius_corrected"]), "yes" if worst <= rs[0]["radius_printed"] else "no"])
+    return _table(["<i>m</i>", "mean dev", "max dev", "max dev·√<i>m</i>", "printed radius", "corrected radius",
+                   "within printed"], lines)
+
+
+def _by_width(record: dict, mode: str) -> dict[int, list[dict]]:
+    out: dict[int, list[dict]] = {}
+    for r in _rows(record, "train", mode=mode):
+        out.setdefault(r["width"], []).append(r)
+    return out
+
+
+def _mean(rs: list[dict], key: str) -> float:
+    return sum(r[key] for r in rs) / len(rs)
+
+
+def soft_table(record: dict) -> Table:
+    """Theorem 2 as run: per width (mean over seeds) the averaged KL against beta, errors, the radius used."""
+    cfg = record["config"]
+    lines = []
+    for m, rs in sorted(_by_width(record, "soft").items()):
+        lines.append([str(m), _fmt(_mean(rs, "init_loss"), 3), _fmt(_mean(rs, "avg_loss"), 3), _fmt(cfg["beta"]),
+                      "yes" if all(r["avg_loss"] <= cfg["beta"] for r in rs) else "no",
+                      _fmt(_mean(rs, "avg_error")), _fmt(_mean(rs, "final_error")),
+                      _fmt(max(r["max_dist_ratio"] for r in rs)), _fmt(max(r["lemma3_max_ratio"] for r in rs))])
+    return _table(["<i>m</i>", "<i>R</i><sup>KL</sup>(<i>W</i>(0))", "avg <i>R</i><sup>KL</sup>", "β", "≤ β", "avg error",
+                   "final error", "max √<i>m</i>‖Δ<i>W<sub>j</sub></i>‖", "Lemma 3 ratio"], lines)
+
+
+def gap_table(record: dict) -> Table:
+    """The proof's split of the logit gap along the soft runs (max over points and checkpoints, worst seed)."""
+    lines = []
+    for m, rs in sorted(_by_width(record, "soft").items()):
+        g = {k: max(r[f"gap_{k}"] for r in rs) for k in ("term1", "term2", "lemma6", "gap", "changed_frac")}
+        lines.append([str(m), _fmt(g["term1"]), _fmt(g["term2"]), _fmt(g["lemma6"]), _fmt(g["gap"]),
+                      _fmt(g["changed_frac"]), _fmt(rs[0]["activation_bound"])])
+    return _table(["<i>m</i>", "activation term 1", "activation term 2", "Lemma 6 term", "gap", "changed rows",
+                   "bound on changed"], lines)
+
+
+def requirements_table(n: int, gamma: float, beta: float, eps: float, delta: float, c: float = 1.0) -> Table:
+    """Width, step, iterations and radius of Theorem 2, Corollary 4 and Proposition 5, printed and corrected."""
+    reqs = []
+    for form in bounds.FORMS:
+        reqs.append(bounds.theorem2(n, c, beta, delta, form=form))
+        reqs.append(bounds.corollary4(n, c, gamma, eps, delta, form=form))
+        reqs.append(bounds.proposition5_for_error(n, c, gamma, eps, delta, form=form))
+    reqs.sort(key=lambda r: (r.result, r.form))
+    lines = [[r.result, r.form, _fmt(r.width), _fmt(r.lr), _fmt(r.steps), _fmt(r.radius), _fmt(r.loss_target)] for r in reqs]
+    return _table(["result", "form", "width <i>m</i>", "step η", "steps <i>T</i>", "radius <i>B</i>", "loss target"], lines)
+
+
+def plot_lemma6(records: list[dict], ax) -> None:
+    """Largest deviation ``max_i |f_i^0(U) - z_i|`` against width, with Lemma 6's radii (log-log)."""
+    markers = {"full": "o", "reduced": "s"}
+    for rec in records:
+        task = rec["config"]["task"]
+        ms = rec["config"]["lemma6_widths"]
+        worst = [max(r["max_dev"] for r in _rows(rec, "lemma6", width=m)) for m in ms]
+        ax.plot(ms, worst, marker=markers.get(task, "o"), label=f"measured, {task} (max over draws)")
+    rec = records[0]
+    ms = rec["config"]["lemma6_widths"]
+    r0 = [_rows(rec, "lemma6", width=m)[0] for m in ms]
+    ax.plot(ms, [r["radius_printed"] for r in r0], "k--", label="printed radius sqrt(2 ln(2n/δ)/m)")
+    ax.plot(ms, [r["radius_corrected"] for r in r0], "k:", label="corrected radius sqrt(4 ln(2n/δ)/m)")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("width m (neurons)")
+    ax.set_ylabel("max over i of |f_i^0(U) - z_i| (logit units)")
+    ax.legend(fontsize=8)
+
+
+def plot_running_loss(record: dict, mode: str, ax, seed: int | None = None) -> None:
+    """Running average ``(1/t) sum_{s<t} R(W(s))`` against t for each width (one seed), with the target."""
+    cfg = record["config"]
+    seed = cfg["seeds"][0] if seed is None else seed
+    for m in cfg["widths"]:
+        cs = sorted(_rows(record, "curve", mode=mode, width=m, seed=seed), key=lambda r: r["t"])
+        ax.plot([c["t"] for c in cs], [c["avg_loss"] for c in cs], label=f"m = {m}")
+    target = cfg["beta"] if mode == "soft" else cfg["hard_beta"]
+    ax.axhline(target, color="k", ls="--", lw=1, label=f"target beta = {target:g}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration t")
+    ax.set_ylabel(("averaged KL " if mode == "soft" else "averaged logistic loss ") + "(nats)")
+    ax.set_title(f"{mode} labels, {cfg['task']} task, n = {cfg['n']}")
+    ax.legend(fontsize=8)
