@@ -883,3 +883,24 @@ def kernel_time_comparison(records: Sequence[dict], regime: str, eps: float, kin
         th = h["lr"] * h["kernel_first"] if h["kernel_first"] >= 0 else math.inf
         c["soft sooner" if ts < th else "same" if ts == th else "hard sooner"] += 1
     return c
+
+
+def projected_sets(records: Sequence[dict], regime: str, mode: str, kind: str = "planted") -> int:
+    """Datasets of ``kind`` on which the projection moved a row of some student of (regime, mode)."""
+    return len({r["dataset"] for rec in records for r in rec["rows"]
+                if r["regime"] == regime and r["mode"] == mode and r["kind"] == kind and r["projected"]})
+
+
+def censored_causes(records: Sequence[dict], kind: str = "mnist") -> list[dict]:
+    """Every series of ``kind`` whose median m* is censored at its final cap: its regime, label kind, eps,
+    the soft labels' teacher error, the median training error of the widest students at the cap, and
+    the kernel limit's ``T*(inf)`` (``-1``: not within its steps)."""
+    out = []
+    for (regime, mode, e, n), ent in series(records).items():
+        if ent["kind"] != kind or math.isfinite(median_at(ent, ent["cap"])):
+            continue
+        out.append({"regime": regime, "labels": mode, "eps": e, "dataset": n, "cap": ent["cap"],
+                    "teacher_error": ent["teacher_error"],
+                    "error_at_cap": float(np.median([f[-1] for f in ent["final_error"]])),
+                    "kernel_first": ent["kernel_first"], "kernel_steps": ent["kernel_steps"]})
+    return out
