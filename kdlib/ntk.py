@@ -176,7 +176,7 @@ def limit_directions(x: torch.Tensor, n_z: int = 4096, seed: int = 0) -> torch.T
 @torch.no_grad()
 def kernel_gd(x: torch.Tensor, y: torch.Tensor, eps: list[float] | tuple[float, ...], *, lr: float, max_steps: int,
               soft_targets: torch.Tensor | None = None, B: float = math.inf, check_every: int = 100,
-              trace_steps: tuple[int, ...] = (), K: torch.Tensor | None = None) -> KernelGDResult:
+              trace_steps: tuple[int, ...] = (), K: torch.Tensor | None = None, n_z: int = 4096) -> KernelGDResult:
     """Full-batch gradient descent of the infinite-width student in function space (float64).
 
     A step of width ``m`` moves row ``j`` by ``-lr (1/n) sum_i l'_i a_j m^{-1/2} 1(<W_j, x_i> > 0) x_i``,
@@ -196,7 +196,8 @@ def kernel_gd(x: torch.Tensor, y: torch.Tensor, eps: list[float] | tuple[float, 
     limit exactly up to the first step at which ``sup_z ||u_t(z)||`` exceeds ``B``; with a finite ``B``
     it is checked every ``check_every`` steps (and at the last) over :func:`limit_directions`, and the
     first failing check is ``bind_step`` (from there on the projected students differ from (K1) at every
-    width). ``trace_steps``: steps at which ``f`` is kept (for the comparison with wide students).
+    width). ``n_z``: the number of Gaussian directions of the check outside the plane.
+    ``trace_steps``: steps at which ``f`` is kept (for the comparison with wide students).
     """
     if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
@@ -210,7 +211,7 @@ def kernel_gd(x: torch.Tensor, y: torch.Tensor, eps: list[float] | tuple[float, 
     yd = y.to(torch.float64)
     K = limit_kernel(x) if K is None else K.to(torch.float64)
     p = None if soft_targets is None else soft_targets.to(torch.float64)
-    Z = limit_directions(x) if math.isfinite(B) else None
+    Z = limit_directions(x, n_z=n_z) if math.isfinite(B) else None
     masks = (Z @ x.T > 0).to(torch.float64) if Z is not None else None
     f = torch.zeros(n, dtype=torch.float64)
     c = torch.zeros(n, dtype=torch.float64)

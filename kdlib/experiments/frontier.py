@@ -279,8 +279,13 @@ def run(cfg: Config) -> RunOutput:
                 projected = projected or bool(per[cfg.seeds[0]]["projected"])
             cost[f"{mode} B={B:.4g}"] = {"from": f"scaling/{srec['key']}", "caps": caps, "rule": rule,
                                          "projected": projected}
+        # the projection check of the limit: on the circle over every activation pattern, every cap/1000
+        # steps; in more dimensions over 256 Gaussian directions (a lower estimate of the sup), every
+        # 1000 steps (each check is a 256 x n by n x r product)
         kern = kernel_gd(ds.x, ds.y, eps_b, lr=lr, max_steps=cfg.kernel_max_steps,
-                         soft_targets=p if mode == "soft" else None, B=B, check_every=max(1, caps[-1] // 1000), K=K)
+                         soft_targets=p if mode == "soft" else None, B=B, K=K,
+                         check_every=max(1, caps[-1] // 1000) if cfg.circle else 1000,
+                         n_z=4096 if cfg.circle else 256)
         for j, e in enumerate(e_idx):
             for s_i, seed in enumerate(cfg.seeds):
                 col = first[e][s_i]
