@@ -53,6 +53,7 @@ from kdlib.experiments import scaling, scaling_gamma
 from kdlib.experiments.scaling import (DEFAULT_PAIRS, DEFAULT_THRESHOLDS, DEFAULT_WIDTHS, MODES, REGIMES,
                                        GammaConfig, check_eps, check_widths, load_dataset)
 from kdlib.results import RunOutput, load_or_run
+from kdlib.validate import parameter_list, seed_values
 
 NAME = "frontier"
 RULES = ("converged", "settled", "max_cap", "budget")
@@ -168,6 +169,10 @@ class Config:
             if "digits" in g:
                 g["digits"] = tuple(g["digits"])
             object.__setattr__(self, "gamma", GammaConfig(**g))
+        # papermill -p widths "[2, 4]" passes a string
+        object.__setattr__(self, "eps", check_eps(parameter_list("eps", self.eps)))
+        object.__setattr__(self, "widths", check_widths(parameter_list("widths", self.widths)))
+        object.__setattr__(self, "seeds", seed_values("seeds", self.seeds))
         check_caps(self.cap, self.growth, self.max_cap)
         if not self.circle and self.max_cap != self.cap:
             raise ValueError(f"only planted data on the circle can raise the cap; {self.gamma.label} has the stated "
@@ -315,6 +320,8 @@ def sweep_configs(*, d: int = 2, J: int = 2, n_planted: int = 500, thresholds: S
                   mnist_cap: int = 900, **kw) -> list[Config]:
     """Every (dataset, regime) record of the chapter, all validated before anything runs: planted sets
     by the cap rule, MNIST pairs at the stated budget ``mnist_cap``."""
+    thresholds, pairs, regimes = (parameter_list(name, v) for name, v in
+                                  (("thresholds", thresholds), ("pairs", pairs), ("regimes", regimes)))
     for r in regimes:
         if r not in REGIMES:
             raise ValueError(f"regime must be one of {REGIMES}, got {r!r}")
