@@ -13,7 +13,9 @@ the GPU script), same epochs; the ratio is printed (on a CPU grouping is not exp
 pay; on a GPU it is the point).
 
 Precision (always): seconds per training step (forward, backward, Adam; 128 images) in bf16
-autocast with channels_last against float32 in the default layout, per net and width, the two
+autocast with channels_last against float32 as ``train_classifier`` runs it (the net in the
+default layout, the images with the strides the loader gives them, which are channels-last
+strided), per net and width, the two
 interleaved step by step in this process (median of ``--steps``); the ratio is printed, and
 whether this processor has native bf16 (:func:`kdlib.train_cnn.cpu_has_bf16`; without it
 bf16 is emulated and ``precision="auto"`` stays float32). Then one epoch of

@@ -6,6 +6,9 @@
 ``regenerate``
     recompute every stored record, or those of the experiments named
     (:func:`kdlib.regenerate.main`; ``make results``).
+``verify``
+    check a results store: every record's name and digest, every trained teacher's checksums;
+    one line per bad file, exit status 1 if any (:func:`kdlib.results.verify_main`).
 ``grouped``
     Chapter 7's profiles with every net of a noise level trained as one grouped network, on
     a GPU (:func:`grouped` here, which writes the records; :mod:`kdlib.grouped` trains).
@@ -31,7 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sweep": ("kdlib.sweep", "compute (or read) the records of a product of configurations of one experiment"),
     "regenerate": ("kdlib.regenerate", "recompute every stored record (or those of the experiments named)"),
     "grouped": ("kdlib.__main__:grouped", "Chapter 7's profile with the nets of a noise level trained as one grouped net"),
-    # "verify": ("kdlib.verify", "..."),  # the place for the next command
+    "verify": ("kdlib.results:verify_main", "check every record's digest and every teacher's checksums in a results store"),
 }
 
 

@@ -32,13 +32,17 @@ from kdlib.results import ResultStore
 
 
 def main(argv: list[str]) -> int:
-    from kdlib.sweep import SweepError, run_sweep
+    from kdlib.sweep import SweepError, SweepSetupError, resolve_executor, run_sweep
 
     parser = argparse.ArgumentParser(prog="python -m kdlib.regenerate", description="Recompute every stored record.")
     registry.add_executor_argument(parser)
     parser.add_argument("--dry-run", action="store_true", help="list what would be recomputed, compute nothing")
     parser.add_argument("names", nargs="*", metavar="EXPERIMENT")
     args = parser.parse_args(argv)
+    try:
+        resolve_executor(args.executor)
+    except ValueError as exc:
+        parser.error(str(exc))
     store = ResultStore()
     modules = registry.experiment_modules()
     if args.names:
@@ -58,7 +62,8 @@ def main(argv: list[str]) -> int:
             names.append(name)
     failed = 0
     for name in registry.regeneration_order(names):
-        configs = [registry.config_from_record(modules[name], rec) for rec in store.records(name)]
+        # a record whose numbers fail their digest is recomputed too: its configuration hashes to its name
+        configs = [registry.config_from_record(modules[name], rec) for rec in store.records(name, check_digest=False)]
         if args.dry_run:
             print(f"{name}: {len(configs)} records", flush=True)
             continue
@@ -68,6 +73,9 @@ def main(argv: list[str]) -> int:
             print(exc, file=sys.stderr, flush=True)
             failed += 1
             continue
+        except SweepSetupError as exc:  # nothing can run (results folder, device, scheduler): stop here
+            print(f"{parser.prog}: error: {exc}", file=sys.stderr, flush=True)
+            return 2
         for new in records:
             print(f"{name}/{new['key']}: recomputed in {new['provenance']['wall_time_s']:.0f} s", flush=True)
     return 1 if failed else 0

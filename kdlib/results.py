@@ -20,6 +20,15 @@ tagged object ``{"__float__": "inf"}`` (or ``"-inf"``, ``"nan"``) and decoded ba
 float when read, so the configuration hashes to the same key as before. Records written
 with the older bare ``Infinity``/``NaN`` tokens are still read;
 ``python -m kdlib.results --reencode`` rewrites them in the strict form (content unchanged).
+
+Digests: a record stores ``"digest": {"config": ..., "rows": ..., "provenance": ...}``, the sha256
+of the canonical JSON (:func:`canonical`) of each part. The key proves that the configuration
+belongs to the file name; the digests prove that the numbers and the provenance are the ones
+the code wrote: a record whose rows were edited, shortened or deleted by hand is a
+:class:`StoreError` naming the file and how to recompute it. ``python -m kdlib.results --verify``
+checks a whole store (and its trained teachers), one line per bad file, exit status 1 on any;
+``python -m kdlib.results --add-digests`` adds the digest to records written before it existed
+(without touching a record whose digest is there and does not match).
 """
 from __future__ import annotations
 
@@ -50,6 +59,14 @@ NON_KEY_FIELDS = frozenset({"device", "progress", "precision"})
 
 class StoreError(RuntimeError):
     """A record in the store is unreadable or does not match its name."""
+
+
+#: The parts of a record that its ``digest`` covers (the key covers the configuration's key fields).
+DIGEST_PARTS = ("config", "rows", "provenance")
+#: Reading a record without a digest is an error (records written before digests existed get
+#: theirs from ``python -m kdlib.results --add-digests``).
+REQUIRE_DIGEST = True
+ADD_DIGESTS_COMMAND = "python -m kdlib.results --add-digests"
 
 
 class Experiment(Protocol):
@@ -129,6 +146,24 @@ def loads(text: str) -> Any:
 def dumps(obj: Any) -> str:
     """A record as strict JSON (``allow_nan=False``; non-finite floats tagged), indented, keys sorted."""
     return json.dumps(encode_nonfinite(obj), indent=1, sort_keys=True, allow_nan=False)
+
+
+def canonical(obj: Any) -> str:
+    """The canonical JSON of ``obj``: keys sorted, no spaces, non-finite floats tagged (so a value
+    read back from a record gives the same text as the one written)."""
+    return json.dumps(encode_nonfinite(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def record_digest(record: dict[str, Any]) -> dict[str, str]:
+    """``{part: sha256(canonical(record[part]))}`` for the parts of :data:`DIGEST_PARTS`."""
+    return {part: hashlib.sha256(canonical(record[part]).encode()).hexdigest() for part in DIGEST_PARTS}
+
+
+def recompute_hint(path: Path, experiment: Any = None) -> str:
+    """How to recompute the record at ``path``: delete it and rerun, or regenerate its experiment."""
+    name = experiment if isinstance(experiment, str) and experiment else Path(path).parent.name
+    return (f"Recompute it: delete the file and rerun the chapter, "
+            f"or run `python -m kdlib.regenerate {name}`.")
 
 
 def config_key(experiment: str, config: Any) -> str:
@@ -234,15 +269,20 @@ class ResultStore:
         return self.read(p, expect=(experiment, config))
 
     @staticmethod
-    def read(path: Path, expect: tuple[str, Any] | None = None) -> dict[str, Any]:
-        """Read and validate one record file."""
+    def read(path: Path, expect: tuple[str, Any] | None = None, *, check_digest: bool = True) -> dict[str, Any]:
+        """Read and validate one record file: it parses, its content hashes to its name, and (with
+        ``check_digest``) its configuration, rows and provenance match its digest."""
         try:
             record = loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise StoreError(f"results record {path} cannot be read: {exc}. Delete it to recompute.") from exc
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StoreError(f"results record {path} cannot be read ({type(exc).__name__}: {exc}). "
+                             f"{recompute_hint(path)}") from None
         if not isinstance(record, dict) or not {"experiment", "config", "rows", "provenance", "schema"} <= set(record):
-            raise StoreError(f"results record {path} lacks experiment/config/rows/provenance/schema. Delete it to recompute.")
-        key = config_key(record["experiment"], record["config"])
+            raise StoreError(f"results record {path} lacks experiment/config/rows/provenance/schema. {recompute_hint(path)}")
+        try:
+            key = config_key(record["experiment"], record["config"])
+        except (TypeError, AttributeError) as exc:
+            raise StoreError(f"results record {path}: its config is not a mapping ({exc}). {recompute_hint(path)}") from exc
         if record.get("schema") != SCHEMA_VERSION or key != Path(path).stem:
             raise StoreError(
                 f"results record {path}: its content hashes to {key} (schema {record.get('schema')}), "
@@ -252,6 +292,8 @@ class ResultStore:
             exp_name, exp_cfg = expect
             if record["experiment"] != exp_name or key_fields(record["config"]) != key_fields(exp_cfg):
                 raise StoreError(f"results record {path} holds a different experiment or configuration")
+        if check_digest:
+            check_record_digest(path, record)
         return record
 
     def save(self, experiment: str, config: Any, out: RunOutput, wall_time_s: float) -> dict[str, Any]:
@@ -274,15 +316,45 @@ class ResultStore:
                 **_finite(out.extra),
             },
         }
+        record = loads(canonical(record))  # as it will be read back: the digest is of that
+        record["digest"] = record_digest(record)
         atomic_write(self.path(experiment, config), lambda fh: fh.write(dumps(record) + "\n"))
         return record
 
-    def records(self, experiment: str) -> list[dict[str, Any]]:
-        """Every valid record of an experiment (raises on a bad one)."""
+    def records(self, experiment: str, *, check_digest: bool = True) -> list[dict[str, Any]]:
+        """Every valid record of an experiment (raises on a bad one). ``check_digest=False`` reads
+        records whose numbers fail their digest too (their configuration still hashes to the
+        name), for recomputing them."""
         folder = self.root / experiment
         if not folder.exists():
             return []
-        return [self.read(p) for p in sorted(folder.glob("*.json"))]
+        return [self.read(p, check_digest=check_digest) for p in sorted(folder.glob("*.json"))]
+
+
+def check_record_digest(path: Path, record: dict[str, Any], *, require: bool | None = None) -> None:
+    """Raise :class:`StoreError` when ``record`` (read from ``path``) does not match its digest,
+    or has none while digests are required (``require``, default :data:`REQUIRE_DIGEST`)."""
+    digest = record.get("digest")
+    if digest is None:
+        if REQUIRE_DIGEST if require is None else require:
+            raise StoreError(
+                f"results record {path} has no digest of its rows (written before digests existed?): "
+                f"run `{ADD_DIGESTS_COMMAND}` if you trust it, else delete it to recompute."
+            )
+        return
+    if not isinstance(digest, dict):
+        raise StoreError(f"results record {path}: its digest is not a mapping. {recompute_hint(path, record.get('experiment'))}")
+    try:
+        expected = record_digest(record)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"results record {path}: its content cannot be digested ({exc}). "
+                         f"{recompute_hint(path, record.get('experiment'))}") from exc
+    bad = [part for part in DIGEST_PARTS if digest.get(part) != expected[part]]
+    if bad:
+        raise StoreError(
+            f"results record {path}: its {' and '.join(bad)} do not match the digest stored with them "
+            f"(edited by hand or damaged). {recompute_hint(path, record.get('experiment'))}"
+        )
 
 
 def load_or_run(
@@ -358,16 +430,118 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
-if __name__ == "__main__":
-    import argparse
+def record_files(root: str | Path | None = None) -> list[Path]:
+    """Every record file (``*.json``) under ``root`` (default: the store's root)."""
+    return sorted(ResultStore(root).root.rglob("*.json"))
 
-    parser = argparse.ArgumentParser(description="Maintenance of the results store.")
+
+def add_digests(root: str | Path | None = None) -> tuple[list[Path], list[str]]:
+    """Add the digest to every record under ``root`` that has none, atomically, without changing
+    anything else (each rewritten record is read back, checked against its digest, and compared
+    with the old content). A record that does not read (bad JSON, wrong name) or whose digest is
+    there and does not match is left alone and reported. Returns (rewritten paths, problems)."""
+    changed: list[Path] = []
+    problems: list[str] = []
+    for p in record_files(root):
+        try:
+            record = ResultStore.read(p, check_digest=False)
+            if "digest" in record:
+                check_record_digest(p, record)
+                continue
+        except StoreError as exc:
+            problems.append(str(exc))
+            continue
+        new = dict(record, digest=record_digest(record))
+        text = dumps(new) + "\n"
+        atomic_write(p, lambda fh: fh.write(text), mode_bits=p.stat().st_mode & 0o777)
+        again = ResultStore.read(p, check_digest=True)
+        if any(canonical(again[k]) != canonical(record[k]) for k in record):
+            raise StoreError(f"adding the digest to {p} changed its content")
+        changed.append(p)
+    return changed, problems
+
+
+def verify(root: str | Path | None = None, *, require: bool = True) -> tuple[int, list[str]]:
+    """Check every record under ``root`` (it parses, hashes to its name, matches its digest; with
+    ``require`` a missing digest is a problem too) and every trained teacher under
+    ``root/teachers`` (:meth:`kdlib.teachers.TeacherStore.read`: name and weight checksums).
+    Returns (files checked, one line per bad file)."""
+    from kdlib.teachers import FOLDER, TeacherStore, TeacherStoreError
+
+    base = ResultStore(root).root
+    if not base.is_dir():
+        return 0, [f"{base}: no results store there (a folder; set {RESULTS_ENV} or pass --root)"]
+    problems: list[str] = []
+    files = record_files(base)
+    for p in files:
+        try:
+            record = ResultStore.read(p, check_digest=False)
+            check_record_digest(p, record, require=require)
+        except StoreError as exc:
+            problems.append(str(exc))
+    teachers = sorted((base / FOLDER).glob("*.pt"))
+    for p in teachers:
+        try:
+            TeacherStore.read(p)
+        except TeacherStoreError as exc:
+            problems.append(str(exc))
+    return len(files) + len(teachers), problems
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m kdlib.results --verify | --add-digests | --reencode [--root FOLDER]``."""
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m kdlib.results", description="Maintenance of the results store.")
+    parser.add_argument("--verify", action="store_true",
+                        help="check every record (name, digest) and teacher (checksums); exit 1 on any bad file")
+    parser.add_argument("--add-digests", action="store_true",
+                        help="add the digest to records that lack one (refuses records whose digest mismatches)")
     parser.add_argument("--reencode", action="store_true",
                         help="rewrite records holding bare Infinity/NaN as strict JSON (content and keys unchanged)")
     parser.add_argument("--root", default=None, help=f"store folder (default: ${RESULTS_ENV} or the repository's results/)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    status = 0
     if args.reencode:
         for p in reencode(args.root):
             print(f"re-encoded {p}")
-    else:
+    if args.add_digests:
+        changed, problems = add_digests(args.root)
+        for p in changed:
+            print(f"digest added: {p}")
+        for line in problems:
+            print(line, file=sys.stderr)
+        print(f"{len(changed)} records given a digest, {len(problems)} refused")
+        status = max(status, 1 if problems else 0)
+    if args.verify:
+        return max(status, verify_command(args.root))
+    if not (args.reencode or args.add_digests):
         parser.print_help()
+    return status
+
+
+def verify_main(argv: list[str] | None = None, prog: str = "python -m kdlib verify") -> int:
+    """The ``verify`` subcommand: ``[--root FOLDER]``; exit status 1 if any file is bad."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=prog, description="Check every record (name, digest) and trained "
+                                     "teacher (checksums) of a results store; one line per bad file.")
+    parser.add_argument("--root", default=None, help=f"store folder (default: ${RESULTS_ENV} or the repository's results/)")
+    return verify_command(parser.parse_args(argv).root)
+
+
+def verify_command(root: str | Path | None = None) -> int:
+    """Print one line per bad file of the store at ``root`` and a summary; 1 if any, else 0."""
+    import sys
+
+    checked, problems = verify(root)
+    for line in problems:
+        print(line, file=sys.stderr)
+    where = ResultStore(root).root
+    print(f"{checked} files checked in {where}: {len(problems)} bad" + ("" if problems else ", all match their digests"))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -52,6 +52,15 @@ failed configuration with its message (with ``executor="serial"`` the exception 
 at once, as from :func:`~kdlib.results.load_or_run`). Every configuration is validated (rebuilt through
 the experiment's ``Config``, whose checks run, and hashed) before anything is submitted.
 
+Before anything is computed (:func:`check_before_running`): the results folder must be a
+folder this process can write in or create (the message names ``KDLIB_RESULTS``), every
+configuration's device one of ``auto``, ``cpu``, ``cuda``, ``cuda:N`` and present here with a
+serial or local executor, ``workers`` positive, and a scheduler must answer Dask's identity
+call within :data:`SCHEDULER_TIMEOUT_S` seconds (the message names the address, whether it came
+from ``$KDLIB_DASK_SCHEDULER`` or the executor parameter, and how to start one); else
+:class:`SweepSetupError`, one line, nothing computed. Output: one progress bar per sweep
+(``progress=False``: none); the experiments' own bars are off inside a sweep (:func:`quiet_bars`).
+
 :func:`run_sweeps` is one sweep over several lists of configurations (a chapter's table,
 curve and settings search, say), returned list by list, so that all the missing records
 of a chapter run together on one cluster. :func:`local_cluster` is the cluster that
@@ -70,6 +79,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import dataclasses
 import importlib
 import itertools
@@ -78,9 +88,9 @@ import os
 import sys
 import tempfile
 from types import ModuleType
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from kdlib.results import ResultStore, StoreError, atomic_write, config_key, load_or_run
+from kdlib.results import ResultStore, StoreError, atomic_write, check_record_digest, config_key, load_or_run, loads
 
 SCHEDULER_ENV = "KDLIB_DASK_SCHEDULER"
 EXECUTORS = ("serial", "local")
@@ -148,7 +158,62 @@ def validate(experiment: Any, config: Any) -> Any:
     elif dataclasses.is_dataclass(config):
         config = dataclasses.replace(config)
     config_key(experiment.NAME, config)  # raises for a value JSON cannot hold
+    if isinstance(getattr(config, "device", None), str):  # a device's name; whether it is here: before computing
+        from kdlib.validate import device
+
+        device(f"{experiment.NAME} device", config.device, here=False)
     return config
+
+
+# --------------------------------------------------------------------------- quiet output
+
+
+@contextlib.contextmanager
+def quiet_bars() -> Iterator[None]:
+    """Within it, every ``tqdm`` bar is created disabled: an experiment's own bars (per epoch, per
+    student bank) stay off inside a sweep, whose one bar counts the records; on a worker they
+    would interleave on the terminal and in the notebook."""
+    from tqdm import tqdm
+
+    original = tqdm.__init__
+
+    def disabled(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs["disable"] = True
+        original(self, *args, **kwargs)
+
+    tqdm.__init__ = disabled
+    try:
+        yield
+    finally:
+        tqdm.__init__ = original
+
+
+def _advance(bar: Any) -> None:
+    """One more record on the sweep's bar. The last one only sets the count, so that the bar's
+    final line is drawn once, by ``close`` (an ``update`` to 100 % and then ``close`` draw it twice
+    where the output keeps every line: a log file, a notebook's stored output)."""
+    if bar.total is not None and bar.n + 1 >= bar.total:
+        bar.n = bar.total
+    else:
+        bar.update(1)
+
+
+@contextlib.contextmanager
+def _quiet_shutdown() -> Iterator[None]:
+    """Dask's nannies log "Worker process still alive after 4.0 seconds, killing" when a worker
+    takes longer than that to exit at shutdown (a busy machine); the sweep's records are all
+    written by then, so the warning says nothing: shutdown logs only errors."""
+    import logging
+
+    loggers = [logging.getLogger(n) for n in ("distributed.nanny", "distributed.process", "distributed.worker")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 # --------------------------------------------------------------------------- tasks
@@ -172,7 +237,7 @@ def compute_record(ref: tuple[str, str | None], config: Any) -> str:
 
     torch.set_num_threads(_threads())  # 1 on a LocalCluster; a remote worker's $OMP_NUM_THREADS
     experiment = import_experiment(ref)
-    with tempfile.TemporaryDirectory(prefix="kdlib-sweep-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="kdlib-sweep-") as tmp, quiet_bars():
         scratch = ResultStore(tmp)
         load_or_run(experiment, config, store=scratch, recompute=True)
         return scratch.path(experiment.NAME, config).read_text()
@@ -181,8 +246,8 @@ def compute_record(ref: tuple[str, str | None], config: Any) -> str:
 def write_record_text(store: ResultStore, name: str, config: Any, text: str) -> dict[str, Any]:
     """Write a record's JSON text atomically at its place in ``store``; return it, checked.
 
-    The text must parse and hash to the configuration's key (else :class:`StoreError`,
-    nothing written). Temporary file in the same folder, ``fsync``, ``os.replace``: a crash
+    The text must parse, hash to the configuration's key and match its digest (else
+    :class:`StoreError`, nothing written). Temporary file in the same folder, ``fsync``, ``os.replace``: a crash
     leaves either the old file or the new one, never a part.
     """
     path = store.path(name, config)
@@ -195,8 +260,128 @@ def write_record_text(store: ResultStore, name: str, config: Any, text: str) -> 
             f"a worker sent a record for another key or experiment than {path} "
             f"(is the worker's kdlib the same version as this one?)"
         )
+    try:  # its digest, before it is written (a worker with an older kdlib writes none)
+        check_record_digest(path, loads(text))
+    except StoreError as exc:
+        raise StoreError(f"a worker sent a record that fails its digest (is the worker's kdlib the same "
+                         f"version as this one?): {exc}") from None
     atomic_write(path, lambda fh: fh.write(text))
     return store.read(path, expect=(name, config))
+
+
+# --------------------------------------------------------------------------- checks before anything runs
+
+#: seconds to reach a scheduler before the sweep is refused
+SCHEDULER_TIMEOUT_S = 10
+
+
+class SweepSetupError(ValueError):
+    """The sweep cannot start (results folder, device, workers, scheduler); nothing was computed."""
+
+
+def _start_hint(address: str) -> str:
+    return (f"Start one with `dask scheduler` (and workers with `dask worker {address}`), "
+            f"or unset ${SCHEDULER_ENV} and use the executor 'local' for a cluster on this machine.")
+
+
+def scheduler_address(address: str, origin: str) -> str:
+    """``address`` if it is a Dask address with a host and a port (``tcp://host:8786``); ``origin``
+    says where it came from (``$KDLIB_DASK_SCHEDULER``, the executor parameter) in the message."""
+    from distributed.comm import parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    try:
+        parse_host_port(parse_address(address)[1])
+    except (ValueError, TypeError) as exc:
+        raise SweepSetupError(
+            f"{origin} = {address!r} is not a scheduler address such as tcp://host:8786 ({exc}). "
+            + _start_hint("tcp://host:8786")
+        ) from None
+    return address
+
+
+def check_scheduler(address: str, origin: str, timeout: float = SCHEDULER_TIMEOUT_S) -> None:
+    """Ask the scheduler at ``address`` who it is (Dask's ``identity`` call), within ``timeout``
+    seconds in all, else :class:`SweepSetupError` naming the address, where it came from
+    (``origin``) and how to start one. Runs in a thread of its own, so it works inside a
+    notebook's running event loop too."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    import socket
+
+    from distributed.comm import connect, parse_address
+    from distributed.comm.addressing import parse_host_port
+
+    protocol, location = parse_address(scheduler_address(address, origin))
+    if protocol in ("tcp", "tls"):  # a refused port answers at once, without Dask's retries
+        try:
+            socket.create_connection(parse_host_port(location), timeout=timeout).close()
+        except OSError as exc:
+            why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+            raise SweepSetupError(f"no Dask scheduler at {address} (from {origin}): {why}. {_start_hint(address)}") from None
+
+    async def identity() -> Any:
+        comm = await connect(address, timeout=timeout)
+        try:
+            await comm.write({"op": "identity", "reply": True})
+            return await comm.read()
+        finally:
+            comm.abort()
+
+    async def bounded() -> Any:
+        return await asyncio.wait_for(identity(), timeout)
+
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            reply = pool.submit(asyncio.run, bounded()).result()
+        except Exception as exc:  # refused, timed out, or something that does not speak Dask's protocol
+            if isinstance(exc, (OSError, TimeoutError, asyncio.TimeoutError)):
+                why = f"{type(exc).__name__}: {exc}" if str(exc) else "no answer"
+            else:
+                why = "what answers there does not speak Dask's protocol"
+            raise SweepSetupError(
+                f"no Dask scheduler answers at {address} (from {origin}) within {timeout:g} s ({why}). "
+                + _start_hint(address)
+            ) from None
+    if not isinstance(reply, dict) or reply.get("type") != "Scheduler":
+        raise SweepSetupError(f"{address} (from {origin}) answers, but not as a Dask scheduler. " + _start_hint(address))
+
+
+def check_workers(workers: Any) -> None:
+    """``workers`` is None (one per core) or a positive integer."""
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise SweepSetupError(f"workers must be a positive integer (or None for one per core), got {workers!r}")
+
+
+def check_before_running(experiment: Any, todo: Sequence[Any], store: ResultStore, where: str,
+                         origin: str, workers: int | None) -> None:
+    """What a sweep checks before it computes ``todo``: the results folder can be written (or
+    created), every configuration's device exists here (with a serial or local executor), the
+    workers are a positive number and the scheduler answers. :class:`SweepSetupError` else."""
+    from kdlib.results import RESULTS_ENV
+    from kdlib.validate import device, writable_folder
+
+    env = os.environ.get(RESULTS_ENV)
+    what = f"the results folder (${RESULTS_ENV}={env!r})" if env else f"the results folder (set ${RESULTS_ENV} to choose another)"
+    try:
+        writable_folder(store.root / experiment.NAME, what)
+        for cfg in todo:
+            if isinstance(getattr(cfg, "device", None), str):
+                device(f"{experiment.NAME} device", cfg.device, here=where in EXECUTORS)
+    except ValueError as exc:
+        raise SweepSetupError(str(exc)) from None
+    if where == "local":
+        check_workers(workers)
+    elif where != "serial":
+        check_scheduler(where, origin)
+
+
+def executor_origin(executor: Any) -> str:
+    """Where :func:`resolve_executor` found the scheduler address of ``executor``."""
+    if isinstance(executor, str) and executor.strip() == "local" and os.environ.get(SCHEDULER_ENV, "").strip():
+        return f"${SCHEDULER_ENV}"
+    return "the executor parameter"
 
 
 # --------------------------------------------------------------------------- clusters
@@ -218,8 +403,10 @@ def resolve_executor(executor: str) -> str:
         raise ValueError(f"executor must be 'serial', 'local' or a scheduler address, got {executor!r}")
     executor = executor.strip()
     if executor == "local" and os.environ.get(SCHEDULER_ENV, "").strip():
-        return os.environ[SCHEDULER_ENV].strip()
-    if executor in EXECUTORS or "://" in executor:
+        return scheduler_address(os.environ[SCHEDULER_ENV].strip(), f"${SCHEDULER_ENV}")
+    if "://" in executor:
+        return scheduler_address(executor, "the executor parameter")
+    if executor in EXECUTORS:
         return executor
     raise ValueError(
         f"executor must be 'serial', 'local' or a scheduler address such as tcp://host:8786, got {executor!r}"
@@ -277,14 +464,15 @@ class _Cluster:
                 self.cluster.close()
                 raise
         else:
-            self.client = Client(executor, set_as_default=False)
+            self.client = Client(executor, set_as_default=False, timeout=SCHEDULER_TIMEOUT_S)
 
     def close(self) -> None:
-        try:
-            self.client.close()
-        finally:
-            if self.cluster is not None:
-                self.cluster.close()
+        with _quiet_shutdown():
+            try:
+                self.client.close()
+            finally:
+                if self.cluster is not None:
+                    self.cluster.close()
 
 
 # --------------------------------------------------------------------------- sweeps
@@ -315,7 +503,10 @@ def run_sweep(
     ``$KDLIB_DASK_SCHEDULER`` when set) or a scheduler address. ``store``: the results
     store (default :class:`~kdlib.results.ResultStore`). ``workers``: LocalCluster size
     (default one per core). ``recompute``: compute every configuration again and
-    overwrite its record. Raises :class:`SweepError` after the sweep when tasks raised.
+    overwrite its record. Raises :class:`SweepSetupError` before computing anything when the
+    results folder, a device, ``workers`` or the scheduler is unusable, and :class:`SweepError`
+    after the sweep when tasks raised. ``progress``: the sweep's one bar (the experiments' own
+    bars are always off inside a sweep).
     """
     from tqdm import tqdm
 
@@ -338,6 +529,7 @@ def run_sweep(
             todo[key] = cfg
     if not todo:
         return [records[k] for k in keys]
+    check_before_running(experiment, list(todo.values()), store, where, executor_origin(executor), workers)
     hint = getattr(experiment, "cost_hint", None)
     if hint is not None:  # longest first, so that the last task to start is a short one
         todo = dict(sorted(todo.items(), key=lambda kv: -float(hint(kv[1]))))
@@ -346,8 +538,9 @@ def run_sweep(
     try:
         if where == "serial":
             for key, cfg in todo.items():
-                records[key] = load_or_run(experiment, cfg, store=store, recompute=True)
-                bar.update(1)
+                with quiet_bars():
+                    records[key] = load_or_run(experiment, cfg, store=store, recompute=True)
+                _advance(bar)
         else:
             failures = _run_on_dask(where, workers, ref, name, todo, store, records, bar)
             if failures:
@@ -413,7 +606,7 @@ def _run_on_dask(
                 failures.append((cfg, exc))
                 bar.write(f"{name}: {_describe(cfg)} failed: {type(exc).__name__}: {exc}")
             fut.release()
-            bar.update(1)
+            _advance(bar)
     finally:
         cluster.close()
     return failures
@@ -500,6 +693,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         configs = product_configs(experiment, args.settings)
         executor = resolve_executor(args.executor)
+        check_workers(args.workers)
     except (ValueError, TypeError) as exc:
         parser.error(str(exc))
     store = ResultStore()
@@ -511,6 +705,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SweepError as exc:
         print(exc, file=sys.stderr)
         return 1
+    except (SweepSetupError, StoreError) as exc:  # refused before computing; a bad stored record
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 2
     for cfg, rec in zip(configs, records):
         print(store.path(experiment.NAME, cfg))
     print(f"{len(records)} records in {store.root / experiment.NAME}")

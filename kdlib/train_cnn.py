@@ -177,15 +177,13 @@ def _autocast(device: torch.device, precision: str = "auto"):
 
 
 def _prepare(model: nn.Module, x: torch.Tensor, precision: str = "auto") -> torch.Tensor:
-    """channels_last for the model and the images when the precision is bf16; else unchanged
-    (the model is put back into the default layout, so a float32 run is the one it always was)."""
-    if x.dim() != 4:
-        return x
-    if resolve_precision(precision, x.device) == "bf16":
+    """channels_last for the model and the images when the precision is bf16; in float32 both
+    exactly as given (the images' own strides choose the convolution's layout, as they always
+    did, so a float32 run is bit for bit the one the stored records came from)."""
+    if x.dim() == 4 and resolve_precision(precision, x.device) == "bf16":
         model.to(memory_format=torch.channels_last)
         return x.contiguous(memory_format=torch.channels_last)
-    model.to(memory_format=torch.contiguous_format)
-    return x.contiguous()
+    return x
 
 
 @torch.no_grad()

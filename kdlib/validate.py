@@ -8,7 +8,12 @@ record key hashes, exactly as before a check was added.
 """
 from __future__ import annotations
 
+import json
 import math
+import os
+import re
+import tempfile
+from pathlib import Path
 from typing import Any, Collection, Sequence
 
 #: Images per binary MNIST task in the training split (all of the task's digits):
@@ -116,6 +121,93 @@ def at_most_available(name: str, n: int, available: int, what: str) -> int:
     return n
 
 
+def _tuples(value: Any) -> Any:
+    """Lists (nested too) as tuples, so that a config holding them is hashable."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
+def parameter_list(name: str, value: Any) -> tuple[Any, ...]:
+    """A chapter parameter that is a list, as a tuple (nested lists as tuples too).
+
+    Accepts a list or tuple; a string holding a JSON or YAML list, which is what papermill's
+    ``-p widths "[16, 64]"`` passes (``-y "widths: [16, 64]"`` passes the list itself); and a
+    single value (``-p widths 64``, ``-p tasks full``), which is a list of one. Anything else
+    (a string that is neither JSON nor YAML, a mapping, ``None``) raises ``ValueError`` naming
+    the parameter. The items are checked by the caller (the experiment's ``Config``).
+    """
+    original = value
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            raise ValueError(f"{name} must be a list, e.g. -p {name} \"[16, 64]\", got an empty string")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            import yaml
+
+            try:
+                value = yaml.safe_load(text)
+            except yaml.YAMLError:
+                raise ValueError(
+                    f"{name} must be a list, e.g. -p {name} \"[16, 64]\" (JSON or YAML), got {original!r}"
+                ) from None
+    if isinstance(value, (list, tuple)):
+        return _tuples(value)
+    if value is None or isinstance(value, (dict, set, frozenset)):
+        raise ValueError(f"{name} must be a list, e.g. -p {name} \"[16, 64]\", got {original!r}")
+    return (value,)
+
+
+#: The devices a config may name: ``auto`` (a GPU when there is one, else the CPU), ``cpu``,
+#: ``cuda`` or ``cuda:N``.
+DEVICES = ("auto", "cpu", "cuda", "cuda:N")
+
+
+def device(name: str, value: Any, *, here: bool = True) -> str:
+    """``value`` if it names a device of :data:`DEVICES`; with ``here``, ``cuda`` (``cuda:N``) must
+    also be present on this machine (``auto`` never fails: it falls back to the CPU)."""
+    import torch
+
+    if isinstance(value, torch.device):
+        value = str(value)
+    if not isinstance(value, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", value.strip()):
+        raise ValueError(f"{name} must be one of {', '.join(DEVICES)}, got {value!r}")
+    value = value.strip()
+    if here and value.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"{name} = {value!r} asks for a GPU, but CUDA is not available on this machine; "
+                             f"use 'auto' (a GPU when there is one, else the CPU) or 'cpu'")
+        index = int(value.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"{name} = {value!r}: this machine has {torch.cuda.device_count()} GPU(s) (cuda:0 ...)")
+    return value
+
+
+def writable_folder(path: str | Path, what: str) -> Path:
+    """``path`` if it is a folder this process can write in, or one it can create (it is not
+    created here: the nearest existing parent must be a writable folder). Writing is probed
+    with a temporary file, removed at once, so a read-only file system is found too. ``what``
+    names the folder and where it came from in the message (e.g. "the results folder
+    $KDLIB_RESULTS")."""
+    path = Path(path).expanduser()
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        where = "is a file" if probe == path else f"cannot be created: {probe} is a file"
+        raise ValueError(f"{what} {str(path)!r} {where}; it must be a folder")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".kdlib-write-probe-", dir=probe)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        verb = "is not writable" if probe == path else f"cannot be created (its parent {probe} is not writable)"
+        raise ValueError(f"{what} {str(path)!r} {verb}: {exc.strerror or exc}") from None
+    return path
 def seed_values(name: str, seeds: Any) -> tuple[int, ...]:
     """The seeds a ``seeds`` parameter stands for. In every chapter ``seeds`` is a count: ``k``
     means the seeds ``0, 1, ..., k-1`` (a count is what a papermill parameter carries simply, and
@@ -124,4 +216,4 @@ def seed_values(name: str, seeds: Any) -> tuple[int, ...]:
     change; a sequence of seed values is kept as given (a stored record rebuilds its config so)."""
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         return tuple(range(integer(name, seeds, 1)))
-    return tuple(seeds)
+    return parameter_list(name, seeds)  # papermill's -p seeds "[0, 3]" passes a string

@@ -104,7 +104,7 @@ def test_python_m_kdlib_dispatches_to_each_command(capsys):
     from kdlib.__main__ import COMMANDS
     from kdlib.__main__ import main as kdlib_main
 
-    assert set(COMMANDS) == {"sweep", "regenerate", "grouped"}
+    assert set(COMMANDS) == {"sweep", "regenerate", "grouped", "verify"}
     assert kdlib_main(["regenerate", "--dry-run"]) == 0
     assert capsys.readouterr().out.splitlines()[0].endswith("records")
     assert kdlib_main(["nosuch"]) == 2 and "unknown command 'nosuch'" in capsys.readouterr().err

@@ -27,7 +27,7 @@ def test_a_missing_record_would_go_to_the_executor(tmp_path, monkeypatch):
     import distributed  # noqa: F401  (its defaults must be in dask's config before config.set,
     # whose exit would otherwise drop the whole 'distributed' section that the import adds inside it)
 
-    from kdlib.sweep import SweepError
+    from kdlib.sweep import SweepError, SweepSetupError
 
     monkeypatch.delenv("KDLIB_DASK_SCHEDULER", raising=False)
     monkeypatch.setenv("KDLIB_RESULTS", str(tmp_path))
@@ -41,6 +41,6 @@ def test_a_missing_record_would_go_to_the_executor(tmp_path, monkeypatch):
         ns["executor"] = UNREACHABLE
         for cell in setup:
             exec(_src(cell), ns)
-        with pytest.raises((OSError, SweepError, TimeoutError)):
+        with pytest.raises((OSError, SweepError, SweepSetupError, TimeoutError)):
             exec(_src(sweep), ns)
     assert not any(tmp_path.rglob("*.json"))

@@ -88,5 +88,7 @@ def test_widths_given_as_text_by_papermill():
     assert table1.Config(widths=8).widths == (8,)
     with pytest.raises(ValueError, match="even width"):
         table1.Config(widths="[4, 5]")
-    with pytest.raises(ValueError, match="list of even integers"):
+    with pytest.raises(ValueError, match="even width m >= 2.*'four'"):  # a single value: a list of one
         table1.Config(widths="four")
+    with pytest.raises(ValueError, match=r"^widths must be a list.*'\[4, 6'"):
+        table1.Config(widths="[4, 6")

@@ -55,6 +55,19 @@ def test_task_sizes_match_the_data(mnist_raw):
         assert len(binary_mnist(task, train=True)) == size
 
 
+def test_parameter_list_reads_papermill_strings_as_lists():
+    from kdlib.validate import parameter_list
+
+    assert parameter_list("widths", [16, 64]) == (16, 64)
+    assert parameter_list("widths", "[16, 64]") == (16, 64)          # -p widths "[16, 64]" (JSON)
+    assert parameter_list("tasks", "[full, reduced]") == ("full", "reduced")  # YAML
+    assert parameter_list("PAIRS", "[[0, 1], [3, 5]]") == ((0, 1), (3, 5))
+    assert parameter_list("widths", 64) == (64,) and parameter_list("tasks", "full") == ("full",)
+    for bad in ("[16, 64", "", None, {"a": 1}, "{a: 1}"):
+        with pytest.raises(ValueError, match=r"^widths must be a list"):
+            parameter_list("widths", bad)
+
+
 def test_seeds_is_a_count_in_every_chapter_and_keys_do_not_change():
     """``seeds = k`` means the seeds 0..k-1; Chapters 4-6's configs convert it to the seed values
     their records store, so a count and the stored list give the same record key."""

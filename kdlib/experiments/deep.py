@@ -29,7 +29,7 @@ from kdlib.losses import softmax_confidence as _confidence
 from kdlib.results import ResultStore, RunOutput
 from kdlib.train_cnn import CNNTrainConfig, accuracy, predict_logits, resolve_precision, train_classifier
 from kdlib.paper import FIGURE_CIFAR as PAPER_FIGURE  # the paper's values, quoted
-from kdlib.validate import in_interval, integer, number, optional_integer
+from kdlib.validate import device as check_device, in_interval, integer, number, optional_integer, parameter_list
 from kdlib.vgg import build_vgg, n_parameters
 
 NAME = "deep"
@@ -83,6 +83,7 @@ class Config:
         if not isinstance(self.profile, str) or not self.profile:
             raise ValueError(f"profile must be a non-empty label, got {self.profile!r}")
         check_variance(self.noise_variance)
+        check_device("device", self.device, here=False)  # whether it is on this machine: before computing
         for name in ("runs", "max_epochs", "patience", "batch_size"):
             integer(name, getattr(self, name), 1)
         optional_integer("train_limit", self.train_limit, 2, none_means="all 9,600")
@@ -167,6 +168,7 @@ def sweep(profile: str, noise_variances: Sequence[float] = NOISE_VARIANCES,
     (default :data:`VARIANT_TEMPERATURES`; ``{}`` for none) with those extra soft temperatures,
     which labels them ``"<profile>+T4"``. Their teacher, hard and soft students are those of
     the plain config (same seeds; the extra student is trained after them)."""
+    noise_variances = parameter_list("noise_variances", noise_variances)  # papermill -p passes a string
     if len(noise_variances) == 0:
         raise ValueError("noise_variances is empty")
     if "extra_temperatures" in kw:

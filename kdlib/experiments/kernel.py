@@ -24,7 +24,7 @@ from kdlib.data import binary_mnist
 from kdlib.nets import check_width, symmetric_init
 from kdlib.ntk import empirical_ntk, limit_kernel
 from kdlib.results import RunOutput
-from kdlib.validate import MNIST_TRAIN_SIZES, TASKS, at_most_available, choice, integer, nonempty, number
+from kdlib.validate import MNIST_TRAIN_SIZES, TASKS, at_most_available, choice, integer, nonempty, number, parameter_list
 
 NAME = "kernel"
 
@@ -46,7 +46,7 @@ class Config:
             integer(f"{name} (the kernel needs at least two points)", getattr(self, name), 2)
             at_most_available(name, getattr(self, name), MNIST_TRAIN_SIZES[self.task],
                               f"the {self.task} task's training images")
-        widths = tuple(nonempty("widths", tuple(self.widths)))
+        widths = tuple(nonempty("widths", parameter_list("widths", self.widths)))
         for w in widths:
             check_width(w)
         object.__setattr__(self, "widths", widths)

@@ -98,7 +98,7 @@ from kdlib.margin import teacher_logits
 from kdlib.nets import check_width
 from kdlib.results import RunOutput, load_or_run
 from kdlib.train import BankResult, train_bank
-from kdlib.validate import integer, number, seed_values
+from kdlib.validate import device as check_device, integer, number, parameter_list, seed_values
 
 NAME = "scaling"
 REGIMES = ("theory", "practice")
@@ -178,8 +178,10 @@ class Config:
             object.__setattr__(self, "gamma", GammaConfig(**g))
         if self.regime not in REGIMES:
             raise ValueError(f"regime must be one of {REGIMES}, got {self.regime!r}")
-        object.__setattr__(self, "eps", check_eps(self.eps))
-        object.__setattr__(self, "widths", check_widths(self.widths))
+        check_device("device", self.device, here=False)  # whether it is on this machine: before computing
+        # papermill -p widths "[2, 4]" passes a string
+        object.__setattr__(self, "eps", check_eps(parameter_list("eps", self.eps)))
+        object.__setattr__(self, "widths", check_widths(parameter_list("widths", self.widths)))
         seeds = seed_values("seeds", self.seeds)
         if len(seeds) < 1:
             raise ValueError("at least one seed is needed")
@@ -317,6 +319,8 @@ def sweep_configs(*, d: int = 2, J: int = 2, n_planted: int = 500, thresholds: S
                   pairs: Sequence[Sequence[int]] = DEFAULT_PAIRS, n_mnist: int = 500,
                   regimes: Sequence[str] = REGIMES, **kw) -> list[Config]:
     """Every (dataset, regime) record of the chapter, all validated before anything runs."""
+    thresholds, pairs, regimes = (parameter_list(name, v) for name, v in
+                                  (("thresholds", thresholds), ("pairs", pairs), ("regimes", regimes)))
     for r in regimes:
         if r not in REGIMES:
             raise ValueError(f"regime must be one of {REGIMES}, got {r!r}")

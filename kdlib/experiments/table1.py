@@ -31,7 +31,8 @@ import torch
 
 from kdlib.data import binary_mnist, resolve_device, SCALINGS
 from kdlib.nets import check_width
-from kdlib.validate import TASKS, choice, integer, number
+from kdlib.validate import TASKS, choice, integer, number, parameter_list
+from kdlib.validate import device as check_device
 from kdlib.results import RunOutput
 from kdlib.train import MODES, PGDConfig, evaluate, make_bank, soft_labels, train_students
 from kdlib.teachers import load_or_train_teacher
@@ -62,18 +63,11 @@ class Config:
 
     def __post_init__(self) -> None:
         choice("dataset", self.dataset, TASKS)
+        check_device("device", self.device, here=False)  # whether it is on this machine: before computing
         # papermill passes lists and ints: normalise so equal settings hash equally
         for name in ("lr", "B", "temperature", "teacher_lr", "teacher_B"):
             object.__setattr__(self, name, number(name, getattr(self, name), finite=False))
-        widths = self.widths
-        if isinstance(widths, str):  # papermill -p widths "[4, 6]" passes a string
-            try:
-                widths = ast.literal_eval(widths)
-            except (ValueError, SyntaxError):
-                raise ValueError(f"widths must be a list of even integers, got {self.widths!r}") from None
-        if isinstance(widths, int):
-            widths = (widths,)
-        widths = tuple(widths)
+        widths = parameter_list("widths", self.widths)  # papermill -p widths "[4, 6]" passes a string
         if not widths:
             raise ValueError("widths must name at least one student width")
         for w in widths:

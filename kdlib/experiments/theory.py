@@ -54,7 +54,7 @@ from kdlib.data import binary_mnist
 from kdlib.losses import bernoulli_entropy, bernoulli_kl, logistic_loss, zero_one_error
 from kdlib.nets import StudentBank, check_width, symmetric_init
 from kdlib.validate import (MNIST_TRAIN_SIZES, TASKS, at_most_available, choice, in_interval, integer, nonempty,
-                            seed_values)
+                            parameter_list, seed_values)
 from kdlib.results import RunOutput
 from kdlib.train import PGDConfig, make_bank, predict, train_students
 
@@ -90,6 +90,8 @@ class Config:
         choice("task", self.task, TASKS)
         integer("n", self.n, 2)
         at_most_available("n", self.n, MNIST_TRAIN_SIZES[self.task], f"the {self.task} task's training images")
+        for name in ("widths", "lemma6_widths"):  # papermill -p widths "[16, 64]" passes a string
+            object.__setattr__(self, name, parameter_list(name, getattr(self, name)))
         nonempty("widths", self.widths)
         object.__setattr__(self, "seeds", seed_values("seeds", self.seeds))
         nonempty("seeds", self.seeds)
