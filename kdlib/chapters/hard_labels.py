@@ -151,3 +151,18 @@ def practice_rows(records: list[dict], width: int, n_tasks: dict[str, int]) -> l
                 rows.append(dict(task=task, mode=mode, n=n_tasks[task], gamma=gamma, eps=round(1 - acc / 100, 4),
                                  width_used=width, source=source))
     return rows
+
+
+def constant_gaps() -> dict[str, float]:
+    """The two gaps between our proof of Proposition 5 and the printed constants, in percent.
+
+    With the printed ``T`` and a step close to 1, our loss bound (eq-hard-final) is
+    ``(3/2) ln 2 * beta``, which overshoots ``beta`` by ``(3/2) ln 2 - 1``. For
+    ``eta in (1/2, 1]`` our route needs ``T >= 4 L^2 / ((1 - ln 2) gamma^2 eta beta)`` against
+    the printed ``8 L^2 / (gamma^2 eta beta ln 2)``: a ratio ``ln 2 / (2 (1 - ln 2))``.
+    Both are constants of the proofs, not measurements."""
+    ln2 = math.log(2.0)
+    return {
+        "hard_loss_overshoot_pct": 100.0 * (1.5 * ln2 - 1.0),
+        "hard_steps_extra_pct": 100.0 * (ln2 / (2.0 * (1.0 - ln2)) - 1.0),
+    }

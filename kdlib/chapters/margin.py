@@ -143,3 +143,60 @@ def plot_teacher_scatter(record: dict):
     ax.set_ylabel(r"512-unit teacher $\sigma(f(x_i))$")
     ax.legend(fontsize=8, markerscale=3)
     return fig
+
+
+def prose_values(size_records: list[dict], support_record: dict, teacher_record: dict,
+                 n_top: int = 100) -> dict[str, float]:
+    """The measured numbers the chapter's prose quotes, from the ``margin`` and ``margin_teacher`` records.
+
+    From the size sweep (noise-free records, one per task and ``n``): ``gamma_largest_full`` is gamma of
+    the full task at its largest ``n``; ``gamma_inv2``/``gamma_inv4`` are ``1/gamma^2`` and ``1/gamma^4``
+    there (the factors of the width bounds); ``doubling_lo``/``_hi`` the range over tasks and consecutive
+    sizes of ``gamma(n') / gamma(n)`` per doubling of ``n``, i.e. ``(gamma(n')/gamma(n))^(1/log2(n'/n))``;
+    ``n_exponent`` the least-squares slope ``k`` of ``log gamma = a - k log n`` over both tasks (separate
+    intercepts); ``reduced_gain_lo``/``_hi`` the range over ``n`` of ``gamma_reduced / gamma_full - 1``.
+    From ``support_record``: the largest single dual weight ``top1_weight`` and the weight of the
+    ``n_top`` heaviest points ``top_weight``. From ``teacher_record`` (:func:`teacher_summary`): the rank
+    correlation, the agreement of the predicted classes, the largest ``|p_kernel - 1/2|`` and the 512-unit
+    teacher's median ``|logit|``."""
+    import math
+
+    by_task: dict[str, dict[int, float]] = {}
+    for rec in size_records:
+        r = rec["rows"][0]
+        if r["noise_variance"] != 0:
+            continue
+        by_task.setdefault(r["task"], {})[int(r["n"])] = float(r["gamma"])
+    if "full" not in by_task or "reduced" not in by_task:
+        raise ValueError("prose_values needs noise-free size records of both tasks")
+    doubling, xs, ys, tasks = [], [], [], sorted(by_task)
+    for task in tasks:
+        ns = sorted(by_task[task])
+        if len(ns) < 2:
+            raise ValueError(f"prose_values needs at least two sizes of the {task} task")
+        for a, b in zip(ns, ns[1:]):
+            doubling.append((by_task[task][b] / by_task[task][a]) ** (1.0 / math.log2(b / a)))
+    # slope with one intercept per task: centre log n and log gamma within each task
+    for task in tasks:
+        ln = [math.log(n) for n in sorted(by_task[task])]
+        lg = [math.log(by_task[task][n]) for n in sorted(by_task[task])]
+        mx, my = sum(ln) / len(ln), sum(lg) / len(lg)
+        xs += [v - mx for v in ln]
+        ys += [v - my for v in lg]
+    slope = sum(x * y for x, y in zip(xs, ys)) / sum(x * x for x in xs)
+    common = sorted(set(by_task["full"]) & set(by_task["reduced"]))
+    gains = [by_task["reduced"][n] / by_task["full"][n] - 1.0 for n in common]
+    g = by_task["full"][max(by_task["full"])]
+    p = sorted(support_record["rows"][0]["support_p"], reverse=True)
+    total = sum(p)
+    s = teacher_summary(teacher_record)
+    pk = [r["p_kernel"] for r in teacher_record["rows"]]
+    return {
+        "margin_gamma_largest_full": g, "margin_gamma_largest_n": float(max(by_task["full"])),
+        "margin_gamma_inv2": g ** -2, "margin_gamma_inv4": g ** -4,
+        "margin_doubling_lo": min(doubling), "margin_doubling_hi": max(doubling), "margin_n_exponent": -slope,
+        "margin_reduced_gain_lo": min(gains), "margin_reduced_gain_hi": max(gains),
+        "margin_top1_weight": p[0] / total, "margin_top_weight": sum(p[:n_top]) / total, "margin_top_n": float(n_top),
+        "margin_teacher_spearman": s["spearman"], "margin_teacher_agreement": s["sign_agreement"],
+        "margin_kernel_p_dev_max": max(abs(v - 0.5) for v in pk), "margin_t512_absmedian": s["l5_absmedian"],
+    }

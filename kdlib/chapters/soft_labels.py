@@ -138,3 +138,24 @@ def plot_running_loss(record: dict, mode: str, ax, seed: int | None = None) -> N
     ax.set_ylabel(("averaged KL " if mode == "soft" else "averaged logistic loss ") + "(nats)")
     ax.set_title(f"{mode} labels, {cfg['task']} task, n = {cfg['n']}")
     ax.legend(fontsize=8)
+
+
+def prose_values(records: list[dict]) -> dict[str, float]:
+    """The measured numbers the chapter's prose quotes, from the ``theory`` records.
+
+    ``soft_z_abs_max``: the largest teacher logit ``max_i |z_i|`` over the tasks;
+    ``soft_init_kl_max``: the largest ``R^KL(W(0))`` over the tasks;
+    ``soft_lemma3_lo``/``_hi``: the range over tasks, widths and seeds of the largest ratio
+    ``R(W(t)) / ((32/gamma^2) R^KL(W(t)))`` along a soft run (Lemma 3 says it is at most 1)."""
+    if not records:
+        raise ValueError("prose_values needs at least one theory record")
+    teachers = [teacher_row(r) for r in records]
+    ratios = [row["lemma3_max_ratio"] for r in records for row in _rows(r, "train", mode="soft")]
+    if not ratios:
+        raise ValueError("the theory records hold no soft runs")
+    return {
+        "soft_z_abs_max": float(max(t["z_abs_max"] for t in teachers)),
+        "soft_init_kl_max": float(max(t["init_kl"] for t in teachers)),
+        "soft_lemma3_lo": float(min(ratios)),
+        "soft_lemma3_hi": float(max(ratios)),
+    }
