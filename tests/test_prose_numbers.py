@@ -34,12 +34,7 @@ CHAPTERS = sorted(BOOK.glob("*.ipynb")) + sorted(BOOK.glob("*.md"))
 #: TEMPORARY. Chapters whose prose is being glued on other branches (issue 21); the lead
 #: removes each entry when that branch is merged. A listed chapter without typed numbers
 #: fails test_not_yet_glued_is_still_needed, so the list cannot outlive its reason.
-NOT_YET_GLUED: dict[str, str] = {
-    "03_margin.ipynb": "Chapter 3's prose is glued by the referee engineer's branch",
-    "04_soft_labels.ipynb": "Chapter 4's prose is glued by the referee engineer's branch",
-    "05_hard_labels.ipynb": "Chapter 5's prose (and its restatement of Chapter 6) is glued by the referee engineer's branch",
-    "06_neuron_scaling.ipynb": "Chapter 6 is rewritten from new records, glued, by the Chapter 6 engineer",
-}
+NOT_YET_GLUED: dict[str, str] = {}
 #: TEMPORARY. Passages of otherwise glued chapters that quote a chapter of NOT_YET_GLUED:
 #: (file, first words of the paragraph) -> reason. The paragraph is skipped.
 NOT_YET_GLUED_PASSAGES: dict[tuple[str, str], str] = {}
