@@ -10,6 +10,11 @@ function, and prints students trained per second for both, their ratio, the gain
 bank's blocks of rows over a single block, for n < 2d the gain of its outputs form over its
 weights form (see ``train_bank``), and the time of one step of the whole bank, all measured
 in this process. One thread by default, as the sweep's workers run.
+
+For ``d = 2`` it also times the circle trainer (:mod:`kdlib.train_circle`, prefix sums over the
+angle-sorted points, float64) on the same students, hard labels and soft labels (projected onto
+``B = 1``, the theory regime's soft bank), and prints student-steps per second of both paths
+and their ratio (``--circle-steps`` steps for the circle path, which is much faster).
 """
 from __future__ import annotations
 
@@ -20,8 +25,9 @@ import time
 
 import torch
 
-from kdlib.train import train_bank
 from kdlib.planted import planted_dataset
+from kdlib.train import train_bank
+from kdlib.train_circle import CircleBank
 
 
 def main() -> None:
@@ -33,6 +39,7 @@ def main() -> None:
     ap.add_argument("--J", type=int, default=2)
     ap.add_argument("--max-width", type=int, default=4096)
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--circle-steps", type=int, default=500)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     for d in args.d:
@@ -70,6 +77,25 @@ def bench(args: argparse.Namespace, d: int, steps: int) -> None:
         print(f"speed-up of the outputs form (Z through X X^T) over the weights form: "
               f"{(time.perf_counter() - t0) / t_bank:.2f}x")
     print(f"one step of the whole bank ({sum(widths) * len(seeds)} rows): {1000 * t_bank / steps:.1f} ms")
+    if d == 2:
+        bench_circle(args, x, y, torch.sigmoid(data.z).float(), widths, seeds, steps, t_bank)
+
+
+def bench_circle(args: argparse.Namespace, x: torch.Tensor, y: torch.Tensor, p: torch.Tensor, widths: list[int],
+                 seeds: list[int], bank_steps: int, t_bank: float) -> None:
+    """Student-steps per second of the circle trainer against the dense bank (timed just before)."""
+    k = len(widths) * len(seeds)
+    dense = k * bank_steps / t_bank
+    for label, kw in (("hard, B = inf, lr 8", dict(soft_targets=None, lr=8.0, B=math.inf)),
+                      ("soft, B = 1, lr 1/30", dict(soft_targets=p, lr=0.1 / 3, B=1.0))):
+        cb = CircleBank(x, y, widths, seeds, [1e-9], early_stop=False, **kw)
+        t0 = time.perf_counter()
+        cb.advance(args.circle_steps)
+        t = time.perf_counter() - t0
+        rate = k * args.circle_steps / t
+        print(f"circle path ({label}): {t:7.2f} s for {args.circle_steps} steps   {rate:10.0f} student-steps/s")
+        print(f"dense bank (hard, lr 8):                          {dense:10.0f} student-steps/s")
+        print(f"speed-up of the circle path over the dense bank ({label}): {rate / dense:.1f}x")
 
 
 if __name__ == "__main__":

@@ -12,15 +12,17 @@ chapter                experiment(s)                                trainer     
 3 ``margin``           ``experiments.margin``, ``margin_teacher``   (none: ``margin``)              ``chapters.margin``
 4 ``soft_labels``      ``experiments.theory``                       ``train`` (``train_students``)  ``chapters.soft_labels``
 5 ``hard_labels``      ``experiments.theory``                       ``train`` (``train_students``)  ``chapters.hard_labels``
-6 ``neuron_scaling``   ``experiments.scaling_gamma``, ``scaling``   ``train`` (``train_bank``)      ``chapters.neuron_scaling``
+6 ``neuron_scaling``   ``experiments.scaling_gamma``, ``scaling``,  ``train`` (``train_bank``),    ``chapters.neuron_scaling``
+                       ``frontier``                                 ``train_circle``
 7 ``deep_networks``    ``experiments.deep``, ``deep_settings``,     ``train_cnn``; ``grouped``      ``chapters.deep_networks``
                        ``deep_speed``                               (a GPU's grouped nets)
 =====================  ===========================================  ==============================  ==============================
 
 The modules below them, one per idea: ``validate`` (the input checks), ``data`` and ``cifar``
 (datasets), ``planted`` (planted-margin data), ``nets`` and ``vgg`` (networks), ``losses``,
-``train`` (two-layer training, the student bank included), ``train_cnn`` and ``grouped`` (the
-VGGs of Chapter 7), ``ntk`` (the limiting kernel), ``margin`` (gamma, its certificate and the
+``train`` (two-layer training, the student bank included), ``train_circle`` (the bank on the circle by
+prefix sums), ``train_cnn`` and ``grouped`` (the
+VGGs of Chapter 7), ``ntk`` (the limiting kernel and kernel gradient descent), ``margin`` (gamma, its certificate and the
 gamma record's reader ``dual_weights``), ``margin_2d`` (gamma exactly on the circle),
 ``bounds`` (the paper's width requirements), ``fit`` (slopes and summaries), ``paper`` (the
 paper's numbers, quoted), ``teachers`` (stored teachers), ``results`` (the results store),

@@ -236,16 +236,14 @@ def load_cat_dog(
 
 
 def source_notice(source: dict[str, Any]) -> str:
-    """A notice (Markdown) on where the images came from, with the stand-in's provenance."""
+    """A notice (Markdown, in plain words) on where the images came from. The stand-in's raw
+    provenance (the failed download's error, the mirrors it was rebuilt from) stays in the
+    record's ``data_source`` and is not printed."""
     if source.get("name") == "cifar10-catdog-standin":
-        lines = [
-            "**Data notice.** These numbers were computed on the offline stand-in for CIFAR-10 "
-            f"(`{Path(str(source.get('path', STANDIN_FILE))).name}`), not the original archive: "
-            + str(source.get("description", "")),
-            "",
-        ]
-        if source.get("why_not_original"):
-            lines += [f"- Why not the original: `{source['why_not_original']}`"]
-        lines += [f"- Provenance: `{p}`" for p in source.get("provenance", [])]
-        return "\n".join(lines)
+        why = (" The original archive could not be downloaded on the machine that made them."
+               if source.get("why_not_original") else "")
+        return ("**Data notice.** These numbers were computed on an offline stand-in for CIFAR-10's cat "
+                "and dog images, not the original archive." + why + " The stand-in was rebuilt from "
+                "public copies of CIFAR-10: " + str(source.get("description", "")).split(": ", 1)[-1].strip()
+                + " Where each image came from is stored with every record (its data source).")
     return f"Data: {source.get('description', source.get('name', 'unknown'))}."

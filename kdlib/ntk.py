@@ -31,10 +31,12 @@ diagonal, where the angle is exactly 0, to exactly ``||x||^2 / 2``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-__all__ = ["limit_kernel", "empirical_ntk", "ntk_features", "angle_from_gram", "check_inputs"]
+__all__ = ["limit_kernel", "empirical_ntk", "ntk_features", "angle_from_gram", "check_inputs", "kernel_gd",
+           "KernelGDResult", "limit_directions"]
 
 
 def check_inputs(x: torch.Tensor, name: str = "x") -> torch.Tensor:
@@ -136,3 +138,106 @@ def empirical_ntk(W: torch.Tensor, x: torch.Tensor, x2: torch.Tensor | None = No
     A = ntk_features(W, x)
     A2 = A if x2 is x else ntk_features(W, x2)
     return (A @ A2.T) * (x @ x2.T)
+
+
+# --------------------------------------------------------------------------- the infinite-width dynamics
+@dataclass
+class KernelGDResult:
+    """Kernel gradient descent from ``f = 0``: ``first[e]`` the first step with training error ``<= eps[e]``
+    (``-1``: not within ``steps_run``), ``final_error``, the outputs ``f`` at the last step, ``coef`` the
+    accumulated ``c_i = -(lr/n) sum_t l'_i(t)`` (so ``f = K c``), ``trace`` the outputs at the steps asked
+    for, and ``bind_step``: the first checked step at which the limit's rescaled displacement
+    ``sup_z ||sum_i c_i 1(<z, x_i> > 0) x_i||`` exceeded the radius ``B`` (``None``: never, or no ``B``)."""
+
+    first: list[int]
+    steps_run: int
+    final_error: float
+    f: torch.Tensor
+    coef: torch.Tensor
+    trace: dict[int, torch.Tensor]
+    bind_step: int | None = None
+    sup_displacement: float = 0.0
+
+
+def limit_directions(x: torch.Tensor, n_z: int = 4096, seed: int = 0) -> torch.Tensor:
+    """Directions ``z`` at which the limit's displacement is evaluated: in two dimensions the midpoints of
+    the ``2n`` arcs between the angles orthogonal to the inputs (every activation pattern once: the sup
+    over them is exact); else ``n_z`` Gaussian draws (a lower estimate of the sup)."""
+    x = x.to(torch.float64)
+    if x.shape[1] == 2:
+        th = torch.atan2(x[:, 1], x[:, 0])
+        b = torch.sort(torch.remainder(torch.cat([th + math.pi / 2, th - math.pi / 2]), 2 * math.pi))[0]
+        mid = 0.5 * (b + torch.cat([b[1:], b[:1] + 2 * math.pi]))
+        return torch.stack([torch.cos(mid), torch.sin(mid)], 1)
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randn(n_z, x.shape[1], generator=g, dtype=torch.float64)
+
+
+@torch.no_grad()
+def kernel_gd(x: torch.Tensor, y: torch.Tensor, eps: list[float] | tuple[float, ...], *, lr: float, max_steps: int,
+              soft_targets: torch.Tensor | None = None, B: float = math.inf, check_every: int = 100,
+              trace_steps: tuple[int, ...] = (), K: torch.Tensor | None = None, n_z: int = 4096) -> KernelGDResult:
+    """Full-batch gradient descent of the infinite-width student in function space (float64).
+
+    A step of width ``m`` moves row ``j`` by ``-lr (1/n) sum_i l'_i a_j m^{-1/2} 1(<W_j, x_i> > 0) x_i``,
+    so to first order the outputs move by ``-(lr/n) sum_i K_m(x, x_i) l'_i`` (Chapter 2's NTK). As
+    ``m -> inf`` the activation patterns stop changing (a row moves ``O(m^{-1/2})``), ``K_m`` tends to
+    :func:`limit_kernel` ``K`` and the step becomes exact:
+
+        f_{t+1} = f_t - (lr/n) K l'(f_t),   f_0 = 0 (the symmetric initialisation),              (K1)
+
+    with ``l'(f) = -y sigmoid(-y f)`` (hard labels, logistic loss) or ``sigmoid(f) - p`` (soft labels).
+    Writing ``f_t = K c_t``, ``c_t = -(lr/n) sum_{s<t} l'(f_s)``.
+
+    The projection. Projected descent keeps each row within ``B/sqrt(m)`` of its start; the rescaled
+    displacement of the row started at ``z`` tends to ``u_t(z) = a(z) sum_i c_{t,i} 1(<z, x_i> > 0) x_i``,
+    so the radius does not vanish in the limit: the projected limit moves ``u(z)`` back into the ball of
+    radius ``B`` direction by direction, which no longer is a step (K1) in function space. (K1) is that
+    limit exactly up to the first step at which ``sup_z ||u_t(z)||`` exceeds ``B``; with a finite ``B``
+    it is checked every ``check_every`` steps (and at the last) over :func:`limit_directions`, and the
+    first failing check is ``bind_step`` (from there on the projected students differ from (K1) at every
+    width). ``n_z``: the number of Gaussian directions of the check outside the plane.
+    ``trace_steps``: steps at which ``f`` is kept (for the comparison with wide students).
+    """
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        raise ValueError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise ValueError(f"the step size lr must be a finite number > 0, got {lr!r}")
+    for e in eps:
+        if not 0 < e < 1:
+            raise ValueError(f"every error target eps must lie in (0, 1), got {e!r}")
+    x = check_inputs(x).to(torch.float64)
+    n = x.shape[0]
+    yd = y.to(torch.float64)
+    K = limit_kernel(x) if K is None else K.to(torch.float64)
+    p = None if soft_targets is None else soft_targets.to(torch.float64)
+    Z = limit_directions(x, n_z=n_z) if math.isfinite(B) else None
+    masks = (Z @ x.T > 0).to(torch.float64) if Z is not None else None
+    f = torch.zeros(n, dtype=torch.float64)
+    c = torch.zeros(n, dtype=torch.float64)
+    first = [-1] * len(eps)
+    trace: dict[int, torch.Tensor] = {}
+    bind, sup = None, 0.0
+    step = lr / n
+    t = 0
+    err = 1.0
+    while True:
+        if t in trace_steps:
+            trace[t] = f.clone()
+        err = float((yd * f <= 0).to(torch.float64).mean())
+        for e_i, e in enumerate(eps):
+            if first[e_i] == -1 and err <= e:
+                first[e_i] = t
+        if masks is not None and (t % check_every == 0 or t == max_steps):
+            s = float(torch.linalg.vector_norm(masks @ (c[:, None] * x), dim=1).max())
+            sup = max(sup, s)
+            if bind is None and s > B:
+                bind = t
+        if t == max_steps or (all(v >= 0 for v in first) and t >= max(trace_steps, default=0)):
+            break
+        g = torch.sigmoid(-yd * f).mul_(-yd) if p is None else torch.sigmoid(f).sub_(p)
+        c.add_(g, alpha=-step)
+        f.addmv_(K, g, alpha=-step)
+        t += 1
+    return KernelGDResult(first=first, steps_run=t, final_error=err, f=f, coef=c, trace=trace, bind_step=bind,
+                          sup_displacement=sup)

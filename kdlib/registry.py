@@ -29,6 +29,7 @@ EXPERIMENTS: dict[str, str] = {
     "theory": "kdlib.experiments.theory",                  # Chapters 4 and 5
     "scaling_gamma": "kdlib.experiments.scaling_gamma",    # Chapter 6
     "scaling": "kdlib.experiments.scaling",                # Chapter 6
+    "frontier": "kdlib.experiments.frontier",              # Chapter 6
     "deep": "kdlib.experiments.deep",                      # Chapter 7
     "deep_settings": "kdlib.experiments.deep_settings",    # Chapter 7
     "deep_speed": "kdlib.experiments.deep_speed",          # Chapter 7
@@ -41,6 +42,7 @@ EXPERIMENTS: dict[str, str] = {
 READS: dict[str, tuple[str, ...]] = {
     "margin_teacher": ("margin",),
     "scaling": ("scaling_gamma",),
+    "frontier": ("scaling_gamma", "scaling"),
 }
 
 #: Folders of the store that hold no records (``teachers``: :mod:`kdlib.teachers`).

@@ -39,7 +39,6 @@ NOT_YET_GLUED: dict[str, str] = {
     "04_soft_labels.ipynb": "Chapter 4's prose is glued by the referee engineer's branch",
     "05_hard_labels.ipynb": "Chapter 5's prose (and its restatement of Chapter 6) is glued by the referee engineer's branch",
     "06_neuron_scaling.ipynb": "Chapter 6 is rewritten from new records, glued, by the Chapter 6 engineer",
-    "07_deep_networks.ipynb": "Chapter 7's presentation is rewritten by the Chapter 7 engineer",
 }
 #: TEMPORARY. Passages of otherwise glued chapters that quote a chapter of NOT_YET_GLUED:
 #: (file, first words of the paragraph) -> reason. The paragraph is skipped.

@@ -9,74 +9,145 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
+import textwrap
 from typing import Any, Iterable, Sequence
 
 from kdlib.experiments.deep import (GPU_ASSUMED_FRACTION, GPU_PEAK_BF16_FLOPS, GPU_PEAK_SOURCE, PROFILES, STUDENT,
                                     TEACHER, Config, make_config, measured_rates, profile_cost)
 from kdlib.fit import mean_sd as _mean_sd
-from kdlib.experiments.deep_settings import (PROFILE_RUNS, SETTINGS_CHOICES, choose_settings, profile_estimate,
+from kdlib.experiments.deep_settings import (PROFILE_BUDGET_S, PROFILE_RUNS, SETTINGS_CHOICES, choose_settings, profile_estimate,
                                              settings_summary)
 from kdlib.paper import FIGURE_CIFAR as PAPER_FIGURE  # the paper's values, quoted
 from kdlib.report import Table
 
 
+_SETTING_KEYS = ("width_mult", "n_train", "max_epochs", "patience", "augment")
+
+
+def _same_setting(a: dict[str, Any], b: dict[str, Any] | None) -> bool:
+    return b is not None and all(a[k] == b[k] for k in _SETTING_KEYS)
+
+
+def deciding_settings(summary: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows :func:`choose_settings` decides between: those it compares (noise 0.01, enough
+    runs, estimated profile within the budget) whose lead is within one point of the largest
+    lead among them, cheapest first. The rule's choice is the first."""
+    pick = choose_settings(list(summary))
+    if pick is None:
+        return []
+    ok = [s for s in summary if s["runs"] >= 2 and profile_estimate(s) <= PROFILE_BUDGET_S
+          and abs(s["noise_variance"] - 0.01) < 1e-9]
+    top = max(s["lead"] for s in ok)
+    return sorted((s for s in ok if s["lead"] >= top - 1.0), key=profile_estimate)
+
+
 def format_settings(summary: list[dict[str, Any]], chosen: dict[str, Any] | None = None,
-                    patience: Sequence[int] | None = (5,), digits: int = 1) -> "Table":
+                    patience: Sequence[int] | None = (5,), digits: int = 1,
+                    only: Sequence[dict[str, Any]] | None = None) -> "Table":
     """:func:`settings_summary` as a table: per width, training-set size and stopping rule, the
     mean test accuracy of teacher and hard student, the teacher's lead (mean ± sd over runs),
     the epochs each net runs, the CPU minutes of one run and the estimated hours of the whole
-    profile (:func:`profile_estimate`). Only the rows with a patience in ``patience`` (all if
-    None), plus ``chosen``, marked."""
+    profile (:func:`profile_estimate`). The rows of ``only`` if given (in its order), else those
+    with a patience in ``patience`` (all if None); ``chosen`` always, marked."""
     from kdlib.report import Table
 
     rows = []
-    for s in summary:
-        is_chosen = chosen is not None and all(s[k] == chosen[k] for k in ("width_mult", "n_train", "max_epochs",
-                                                                           "patience", "augment"))
-        if patience is not None and s["patience"] not in patience and not is_chosen:
+    shown = list(only) if only is not None else summary
+    if only is not None and chosen is not None and not any(_same_setting(s, chosen) for s in shown):
+        shown.append(chosen)
+    top = max((s["lead"] for s in shown), default=math.nan)
+    for s in shown:
+        is_chosen = _same_setting(s, chosen)
+        if only is None and patience is not None and s["patience"] not in patience and not is_chosen:
             continue
         lead = f"{s['lead']:.{digits}f}" + (f" ± {s['lead_sd']:.{digits}f}" if math.isfinite(s["lead_sd"]) else "")
+        mark = "← chosen" if is_chosen else ""
+        if only is not None and s["lead"] == top:
+            mark = (mark + ", " if mark else "← ") + "largest lead"
         rows.append([f"×{s['width_mult']:g}", f"{s['n_train']:,d}", "yes" if s["augment"] else "no",
                      f"{s['max_epochs']} / {s['patience']}",
                      str(s["runs"]), f"{s['teacher']:.{digits}f}", f"{s['hard']:.{digits}f}", lead,
                      f"{s['teacher_epochs']:.0f} / {s['hard_epochs']:.0f}", f"{s['run_seconds'] / 60:.1f}",
-                     f"{profile_estimate(s) / 3600:.1f}", "← chosen" if is_chosen else ""])
-    return Table(["width", "training images", "flips and shifts", "max epochs / patience", "runs", "teacher", "hard student",
-                  "teacher − hard", "epochs run (teacher / student)", "min per run", "profile h (est.)", ""],
+                     f"{profile_estimate(s) / 3600:.1f}", mark])
+    return Table(["width", "training images", "flips and shifts", "max epochs / patience", "runs", "teacher",
+                  "hard student", "teacher − hard", "epochs run (teacher / student)", "min per run",
+                  "profile h (est.)", ""],
                  rows, caption=(f"noise σ² = {summary[0]['noise_variance']:.2f}; test accuracy (%) at the epoch "
                                 "early stopping picks; wall-clock times on the shared machine") if summary else None)
 
 
-def describe_choice(settings: Sequence[dict[str, Any]], profile: str) -> str:
-    """Markdown: what :func:`choose_settings` picks from the stored settings measurements, and
-    whether ``profile``'s settings are that choice."""
+def _key(v: float) -> str:
+    """``0.01`` -> ``"001"``: a noise variance as part of a glue key."""
+    return f"{round(v * 100):03d}"
+
+
+def choice_values(settings: Sequence[dict[str, Any]], profile: str = "cpu") -> dict[str, Any]:
+    """The quoted values of the profile choice: what :func:`choose_settings` picks from the
+    settings measurements at noise 0.01 (``choice_*``), its estimated cost for
+    :data:`PROFILE_RUNS` runs and for ``profile``'s runs, the budget, and the largest lead
+    measured at any cost (``largest_*``). ``choice_is_profile`` is "are" when ``profile``'s
+    settings are the rule's choice, else "are not"."""
     summary = [s for s in settings_summary(settings, SETTINGS_CHOICES) if abs(s["noise_variance"] - 0.01) < 1e-9]
     pick = choose_settings(summary)
-    p = PROFILES.get(profile.split("+")[0], {})
     if pick is None:
-        return "No measured setting fits the budget."
-    text = (f"**The rule's choice:** width ×{pick['width_mult']:g}, {pick['n_train']:,d} training images, "
-            f"at most {pick['max_epochs']} epochs with patience {pick['patience']}: on runs 0 and 1 at "
-            f"σ² = {pick['noise_variance']:.2f} the teacher reaches {pick['teacher']:.1f}% and the hard student "
-            f"{pick['hard']:.1f}%, a lead of {pick['lead']:.1f} points; the whole profile with {PROFILE_RUNS} runs "
-            f"was estimated at {profile_estimate(pick) / 3600:.1f} h on the shared machine.")
-    same = (p.get("width_mult") == pick["width_mult"] and (p.get("train_limit") or 9600) == pick["n_train"]
-            and p.get("max_epochs") == pick["max_epochs"] and p.get("patience") == pick["patience"])
-    if same:
-        text += (f" These are the settings of the `{profile.split('+')[0]}` profile shown below, which runs "
-                 f"{p['runs']} runs per noise level instead of {PROFILE_RUNS}, for tighter error bars (estimated "
-                 f"{profile_estimate(pick, runs=p['runs']) / 3600:.1f} h).") if p.get("runs", PROFILE_RUNS) != PROFILE_RUNS else (
-                 f" These are the settings of the `{profile.split('+')[0]}` profile shown below.")
-    elif profile.split("+")[0] != "paper":
-        text += f" The `{profile}` profile shown below does **not** use them."
+        raise ValueError("no measured setting fits the budget: the chapter's choice cannot be stated")
+    p = PROFILES[profile]
+    same = (p["width_mult"] == pick["width_mult"] and (p["train_limit"] or 9600) == pick["n_train"]
+            and p["max_epochs"] == pick["max_epochs"] and p["patience"] == pick["patience"])
     best = max(summary, key=lambda s: s["lead"])
-    if best is not pick:
-        text += (f" The largest lead measured, {best['lead']:.1f} ± {best['lead_sd']:.1f} points (width "
-                 f"×{best['width_mult']:g}, {best['n_train']:,d} images, "
-                 f"{'with' if best['augment'] else 'without'} flips and shifts, at most {best['max_epochs']} "
-                 f"epochs with patience {best['patience']}), would have cost about "
-                 f"{profile_estimate(best) / 3600:.1f} h for {PROFILE_RUNS} runs.")
-    return text
+    return {
+        "choice_budget_h": PROFILE_BUDGET_S / 3600, "measured_profile_runs": PROFILE_RUNS,
+        "choice_width": pick["width_mult"], "choice_max_epochs": pick["max_epochs"],
+        "choice_patience": pick["patience"], "choice_teacher": pick["teacher"], "choice_hard": pick["hard"],
+        "choice_lead": pick["lead"], "choice_est_h": profile_estimate(pick) / 3600,
+        "choice_is_profile": "are" if same else "are not", "cpu_profile_runs": p["runs"],
+        "profile_est_h": profile_estimate(pick, runs=p["runs"]) / 3600,
+        "deciding_count": len(deciding_settings(summary)),
+        "largest_lead": best["lead"], "largest_lead_sd": best["lead_sd"], "largest_width": best["width_mult"],
+        "largest_max_epochs": best["max_epochs"], "largest_patience": best["patience"],
+        "largest_est_h": profile_estimate(best) / 3600,
+    }
+
+
+def result_values(records: Sequence[dict[str, Any]], seen: Sequence[int] = (0, 1), at: float = 0.01) -> dict[str, Any]:
+    """The quoted values of the results: the teacher's lead at noise ``at`` over all runs
+    (``lead_001``, ``lead_001_sd``, ``lead_runs``; the key names 0.01) and over the runs other
+    than ``seen`` (``held_*``, the runs the settings measurements never used); per noise level
+    ``gain_<v>`` and ``gain_<v>_se`` (soft − hard, mean and standard error sd/sqrt(n) of the paired
+    runs); the teacher's largest lead over the levels and its lead at the noisiest one, the
+    paper's range of leads and of low-noise gains (σ² ≤ 0.05), the levels where the soft
+    student is ahead (a phrase), and the largest |gain| / se."""
+    rec = next((r for r in records if abs(float(r["config"]["noise_variance"]) - at) < 1e-9), None)
+    if rec is None:
+        raise ValueError(f"no record at noise variance {at}")
+    runs = paired_runs(rec)
+    lead, sd = _mean_sd([d["lead"] for d in runs])
+    held_runs = [d["run"] for d in runs if d["run"] not in seen]
+    hm, hs = _mean_sd([d["lead"] for d in runs if d["run"] not in seen])
+    out: dict[str, Any] = {"lead_001": lead, "lead_001_sd": sd, "lead_runs": len(runs),
+                           "held_first": held_runs[0], "held_last": held_runs[-1], "held_lead_001": hm,
+                           "held_lead_001_sd": hs}
+    summary = summarize(records)
+    z = []
+    for s in summary:
+        se = s["gap_sd"] / math.sqrt(s["runs"])
+        out[f"gain_{_key(s['noise_variance'])}"] = s["gap"]
+        out[f"gain_{_key(s['noise_variance'])}_se"] = se
+        z.append(abs(s["gap"]) / se)
+    leads = [s["teacher"] - s["hard"] for s in summary]
+    out["lead_max"] = max(leads)
+    out["lead_lowest"] = min(leads)
+    out["lead_noisiest"] = leads[-1]
+    out["noisiest"] = summary[-1]["noise_variance"]
+    paper_leads = [t - h for t, h, _ in PAPER_FIGURE.values()]
+    out["paper_lead_min"], out["paper_lead_max"] = min(paper_leads), max(paper_leads)
+    low = [sft - h for v, (_, h, sft) in PAPER_FIGURE.items() if v <= 0.05]
+    out["paper_low_gain_min"], out["paper_low_gain_max"] = min(low), max(low)
+    ahead = [f"σ² = {s['noise_variance']:.2f}" for s in summary if s["gap"] > 0]
+    out["soft_ahead_at"] = ", ".join(ahead) if ahead else "no level"
+    out["soft_behind_count"] = sum(s["gap"] < 0 for s in summary)
+    out["gain_z_max"] = max(z)
+    return out
 
 
 def describe_results(records: Sequence[dict[str, Any]], seen: Sequence[int] = (0, 1), at: float = 0.01) -> str:
@@ -113,36 +184,65 @@ def _within_level(runs: list[dict[str, Any]], key: str) -> list[float]:
     return [d[key] - means[d["noise_variance"]] for d in runs]
 
 
-def describe_knowledge(records: Sequence[dict[str, Any]]) -> str:
-    """Markdown: how the soft student's gain goes with the teacher's lead over all runs, and with
-    the teacher's own accuracy within each noise level (which shares no term with the gain: the
-    lead and the gain both subtract the same hard student, so its run-to-run scatter alone
-    correlates them); and the T = 4 gains."""
+def knowledge_values(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The quoted values of "What the teacher knows": over all paired runs, Pearson's r of the
+    soft student's gain and the teacher's lead (``gain_lead_r``, slope ``gain_lead_slope``,
+    ``paired_runs``); within each noise level (each run minus its level's mean, so that the
+    levels do not drive it), r of the gain with the teacher's own accuracy (``gain_teacher_r``,
+    which shares no term with the gain) and with the hard student's (``gain_hard_r``); and per
+    level with a T = 4 student, soft (T=4) − hard and soft (T=4) − soft (T=1), mean and sd over
+    the paired runs (``t4_gain_<v>``, ``t4_vs_t1_<v>``, with ``_sd``)."""
     runs = [d for rec in records for d in paired_runs(rec)]
     x = [d["lead"] for d in runs]
     y = [d["gain"] for d in runs]
-    text = ""
-    if len(x) > 2 and statistics.pstdev(x) > 0 and statistics.pstdev(y) > 0:
-        slope, _ = statistics.linear_regression(x, y)
-        text += (f"Over all {len(runs)} runs, the soft student's gain and the teacher's lead correlate with "
-                 f"r = {statistics.correlation(x, y):.2f} (least-squares slope {slope:.2f} points of gain per "
-                 f"point of lead).")
-        tw, gw = _within_level(runs, "teacher"), _within_level(runs, "gain")
-        hw = _within_level(runs, "hard")
-        if statistics.pstdev(tw) > 0 and statistics.pstdev(gw) > 0:
-            text += (f" Within each noise level, the gain correlates with the teacher's own test accuracy with "
-                     f"r = {statistics.correlation(tw, gw):.2f}, and with the hard student's accuracy with "
-                     f"r = {statistics.correlation(hw, gw):.2f}.")
-    for k in sorted({k for d in runs for k in d if k.startswith("gain ")}):
-        per = []
-        for v in sorted({d["noise_variance"] for d in runs if k in d}):
-            g = [d[k] - d["gain"] for d in runs if k in d and d["noise_variance"] == v]
-            m, sd = _mean_sd([d[k] for d in runs if k in d and d["noise_variance"] == v])
-            dm, dsd = _mean_sd(g)
-            per.append(f"σ² = {v:.2f}: soft ({k[5:]}) − hard {m:+.1f} ± {sd:.1f}, "
-                       f"soft ({k[5:]}) − soft (T=1) {dm:+.1f} ± {dsd:.1f}")
-        text += f" With {k[5:]}: " + "; ".join(per) + " (mean ± sd over the paired runs)."
-    return text.strip()
+    slope, _ = statistics.linear_regression(x, y)
+    tw, gw, hw = (_within_level(runs, k) for k in ("teacher", "gain", "hard"))
+    out: dict[str, Any] = {"paired_runs": len(runs), "gain_lead_r": statistics.correlation(x, y),
+                           "gain_lead_slope": slope, "gain_teacher_r": statistics.correlation(tw, gw),
+                           "gain_hard_r": statistics.correlation(hw, gw)}
+    for v in sorted({d["noise_variance"] for d in runs if "gain T=4" in d}):
+        at = [d for d in runs if "gain T=4" in d and d["noise_variance"] == v]
+        out[f"t4_gain_{_key(v)}"], out[f"t4_gain_{_key(v)}_sd"] = _mean_sd([d["gain T=4"] for d in at])
+        out[f"t4_vs_t1_{_key(v)}"], out[f"t4_vs_t1_{_key(v)}_sd"] = _mean_sd([d["gain T=4"] - d["gain"] for d in at])
+    return out
+
+
+def cost_values(records: Sequence[dict[str, Any]], speed: dict[str, Any]) -> dict[str, Any]:
+    """The quoted values of the cost section: the CPU time the shown profile's records took
+    (``profile_cpu_h``, the sum of their nets' training CPU seconds), the share of it the step
+    timings predict (``step_share``), and the assumed GPU utilisation and peak."""
+    rows = cost_rows(records, speed)
+    mine = [r for r in rows if r["measured_seconds"] is not None]
+    step = next((r for r in mine if "step timings" in r["where"]), None)
+    return {"profile_cpu_h": mine[0]["measured_seconds"] / 3600,
+            "step_share": step["seconds"] / step["measured_seconds"] if step else math.nan,
+            "gpu_fraction": GPU_ASSUMED_FRACTION, "gpu_peak_tflops": GPU_PEAK_BF16_FLOPS / 1e12}
+
+
+def claims(values: dict[str, Any]) -> dict[str, bool]:
+    """The qualitative statements of the chapter's prose about the ``cpu`` records, as checks on
+    the glued ``values`` (of :func:`choice_values`, :func:`result_values` and
+    :func:`knowledge_values` together): each must hold, or the prose is wrong."""
+    levels = [k[5:-3] for k in values if k.startswith("gain_") and k.endswith("_se")]
+    t4 = [k[9:] for k in values if k.startswith("t4_vs_t1_") and not k.endswith("_sd")]
+    return {
+        # "Our teacher is better than the hard student at every noise level"
+        "teacher ahead at every level": values["lead_lowest"] > 0,
+        # "... the paper's is <min> to <max> points better": ours is below the paper's everywhere
+        "teacher's lead below the paper's": values["lead_max"] < values["paper_lead_min"],
+        # "the soft student is *not* better than the hard one": no gain beyond two standard errors
+        "soft never significantly ahead": all(values[f"gain_{v}"] < 2 * values[f"gain_{v}_se"] for v in levels),
+        # "ahead only at <levels>, and behind at the <n> other levels"
+        "ahead and behind cover every level": (values["soft_behind_count"]
+                                               + len(values["soft_ahead_at"].split(", ")) == len(levels)),
+        # "gives the student nothing more than T = 1 does": T=4 - T=1 within one sd of zero or below
+        "T = 4 adds nothing": all(values[f"t4_vs_t1_{v}"] < values[f"t4_vs_t1_{v}_sd"] for v in t4),
+        # "the gain goes with the hard student's accuracy much more than with the teacher's"
+        "gain follows the hard student": abs(values["gain_hard_r"]) > 2 * abs(values["gain_teacher_r"]),
+        # "These are the settings of the `cpu` profile ... which runs <n> runs ... for tighter error bars"
+        "cpu profile is the rule's choice": values["choice_is_profile"] == "are",
+        "cpu profile runs more runs": values["cpu_profile_runs"] > values["measured_profile_runs"],
+    }
 
 
 def format_speed(record: dict[str, Any]) -> "Table":
@@ -203,7 +303,7 @@ def format_table(summary: list[dict[str, Any]], digits: int = 1) -> "Table":
 def plot_figure(summary: list[dict[str, Any]], label: str):
     """Left: test accuracy vs noise variance (ours with sd error bars, the paper's dashed).
     Right: the soft-minus-hard gap vs noise variance. Returns the figure."""
-    from kdlib.plots import MODE_COLORS, new_figure
+    from kdlib.plots import MODE_COLORS, legible, new_figure
 
     fig, (ax, ax2) = new_figure(ncols=2, width=10.0, height=4.8)
     v = [s["noise_variance"] for s in summary]
@@ -216,8 +316,7 @@ def plot_figure(summary: list[dict[str, Any]], label: str):
             ax.plot(*zip(*pv), color=c, ls="--", marker="s", mfc="none", alpha=0.8, label=f"{name} (paper)")
     ax.set_xlabel("noise variance σ² (pixels in [0, 1])")
     ax.set_ylabel("test accuracy (%)")
-    fig.suptitle(f"ours: {label}", fontsize=9)
-    ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    fig.suptitle("\n".join(textwrap.wrap(f"ours: {label}", 90)))
     ax2.errorbar(v, [s["gap"] for s in summary], yerr=[s["gap_sd"] for s in summary], color=MODE_COLORS["soft"],
                  marker="o", capsize=3, label="ours (mean ± sd of paired runs)")
     pg = [(s["noise_variance"], s["paper_gap"]) for s in summary if s["paper_gap"] is not None]
@@ -225,9 +324,12 @@ def plot_figure(summary: list[dict[str, Any]], label: str):
     ax2.axhline(0, color="k", lw=0.8)
     ax2.set_xlabel("noise variance σ² (pixels in [0, 1])")
     ax2.set_ylabel("soft − hard test accuracy (points)")
-    ax2.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18))
-    fig.tight_layout()
-    return fig
+    handles, labels = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    fig.legend(handles + h2, labels + ["soft − hard: " + t for t in l2], loc="lower center", ncol=2,
+               bbox_to_anchor=(0.5, 0.0))
+    fig.tight_layout(rect=(0, 0.24, 1, 1))
+    return legible(fig)
 
 
 def profile_label(records: list[dict[str, Any]]) -> str:
@@ -328,18 +430,16 @@ def plot_gain_vs_lead(records: Sequence[dict[str, Any]]):
     """Every run as a point: the soft student's gain over the hard one (paired, points) against
     the teacher's lead over the hard student, coloured by noise variance; extra temperatures as
     open squares. The least-squares line and Pearson's r of the T = 1 points are in the legend."""
-    import matplotlib as mpl
+    from kdlib.plots import legible, new_figure, series_style
 
-    from kdlib.plots import new_figure
-
-    fig, ax = new_figure(width=8.5, height=4.4)
+    fig, ax = new_figure(width=8.5, height=5.2)
     runs = [d for rec in records for d in paired_runs(rec)]
     variances = sorted({d["noise_variance"] for d in runs})
-    cmap = mpl.colormaps["viridis"]
-    color = {v: cmap(i / max(1, len(variances) - 1)) for i, v in enumerate(variances)}
+    style = {v: series_style(i) for i, v in enumerate(variances)}
+    color = {v: style[v]["color"] for v in variances}
     for v in variances:
         pts = [(d["lead"], d["gain"]) for d in runs if d["noise_variance"] == v]
-        ax.scatter(*zip(*pts), color=color[v], s=22, label=f"σ² = {v:.2f}, T = 1")
+        ax.scatter(*zip(*pts), color=color[v], marker=style[v]["marker"], s=22, label=f"σ² = {v:.2f}, T = 1")
     extra = sorted({k for d in runs for k in d if k.startswith("gain ")})
     for k in extra:
         pts = [(d["lead"], d[k], d["noise_variance"]) for d in runs if k in d]
@@ -357,9 +457,9 @@ def plot_gain_vs_lead(records: Sequence[dict[str, Any]]):
     ax.axvline(0, color="k", lw=0.8, ls=":")
     ax.set_xlabel("teacher − hard student, test accuracy (points)")
     ax.set_ylabel("soft − hard student (points)")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=3)
     fig.tight_layout()
-    return fig
+    return legible(fig)
 
 
 def _duration(seconds: float) -> str:
