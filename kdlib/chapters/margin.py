@@ -133,7 +133,7 @@ def plot_teacher_scatter(record: dict):
 
     fig, ax = new_figure(width=5.0, height=4.0)
     rows = record["rows"]
-    for lab, color, name in ((1, "#2471a3", "y = +1 (digit > 4)"), (-1, "#c0392b", "y = -1")):
+    for lab, color, name in ((1, "#2471a3", "$y = +1$ (digit > 4)"), (-1, "#c0392b", "$y = -1$")):
         pts = [r for r in rows if r["y"] == lab]
         ax.scatter([r["p_kernel"] for r in pts], [r["p_512"] for r in pts], s=4, alpha=0.4, color=color, label=name)
     ax.axhline(0.5, color="k", lw=0.5)
