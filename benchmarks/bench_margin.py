@@ -43,7 +43,7 @@ def run_task(task: str, n: int, n_z: int, n_eval: int, steps: int) -> dict:
     finally:
         margin._pairwise_fw_mirror, margin.witness_margins = solver, cert
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    lo, hi = e.interval(3.0)
+    lo, hi = e.certified_interval()
     return {"task": task, "e": e, "lo": lo, "hi": hi, "wall": wall, "cpu": cpu, "parts": parts,
             "load0": load0, "load1": os.getloadavg(), "width": (hi - lo) / e.gamma}
 

@@ -19,13 +19,17 @@ published. They differ in:
   corrected requirement is ``T >= 3/(eta beta)`` (equal to ``9/beta^2`` at
   ``eta = beta/3``).
 - **Corollary 4.** It is Theorem 2 with ``beta = gamma^2 eps / 32`` (Lemma 3), hence
-  ``eta <= gamma^2 eps / 96`` and ``T >= 9216 / (gamma^4 eps^2)``; the printed
-  ``eta <= gamma^2 eps / 3`` and ``T >= 9 / (gamma^4 eps^2)`` drop the 32.
-- **Lemma 6.** With the symmetric initialisation only ``m/2`` rows of ``W(0)`` are
-  independent, and Hoeffding over ``m/2`` terms in ``[-1, 1]`` gives
-  ``sqrt(4 ln(2n/delta) / m)``; the printed radius is ``sqrt(2 ln(2n/delta) / m)``.
+  ``eta <= gamma^2 eps / 96`` and ``T >= 96 / (eta gamma^2 eps)``, which is
+  ``9216 / (gamma^4 eps^2)`` at the largest step; the printed ``eta <= gamma^2 eps / 3`` and
+  ``T >= 9 / (gamma^4 eps^2)`` drop the 32 and, like Theorem 2's, keep ``T`` fixed as the step shrinks.
 - **Proposition 5, headline.** Expanding the square gives ``m = O(ln^2(1/beta) / gamma^4)``;
   the paper's headline says ``ln(1/eps)``. The formula itself is the same in both forms.
+
+Lemma 6's printed radius ``sqrt(2 ln(2n/delta) / m)`` holds as printed (both forms): with the
+symmetric initialisation only ``m/2`` rows of ``W(0)`` are independent, but each term vanishes
+on half of the directions, which halves its sub-Gaussian variance proxy (book, Chapter 4).
+Hoeffding over the ``m/2`` rows, which ignores that, gives the weaker
+``sqrt(4 ln(2n/delta) / m)`` (:func:`lemma6_hoeffding_radius`).
 
 Also here: the width that *our* proof of Theorem 2 (book, Chapter 4) gives,
 :func:`theorem2_width_our_proof`, which is smaller than the printed one.
@@ -45,12 +49,16 @@ __all__ = [
     "theorem2",
     "theorem2_width_our_proof",
     "lemma3_factor",
+    "lemma3_factor_our_proof",
     "lemma3_error_bound",
     "lemma6_radius",
+    "lemma6_hoeffding_radius",
     "corollary4",
     "proposition5",
     "proposition5_for_error",
     "proposition5_log",
+    "proposition5_terms",
+    "proposition5_eps_where",
     "headline_order",
     "soft_wins",
     "even_ceil",
@@ -207,6 +215,16 @@ def lemma3_factor(gamma: float) -> float:
     return 32.0 / _check_gamma(gamma) ** 2
 
 
+def lemma3_factor_our_proof(gamma: float) -> float:
+    """The factor our proof of Lemma 3 gives (book, Chapter 4): ``R(W) <= (2 / tanh^2(gamma/2)) R^KL(W)``.
+
+    A misclassified point keeps ``|sigma(z_i) - sigma(f_i)| >= tanh(gamma/2)/2``, hence (Pinsker)
+    a KL of at least ``tanh^2(gamma/2)/2``. It is ``~ 8/gamma^2`` as ``gamma -> 0``: the printed
+    ``32/gamma^2`` over it is ``16 tanh^2(gamma/2)/gamma^2``, which decreases from 4 (as gamma -> 0).
+    """
+    return 2.0 / math.tanh(_check_gamma(gamma) / 2.0) ** 2
+
+
 def lemma3_error_bound(kl: float, gamma: float) -> float:
     """The classification-error bound ``min(1, 32 R^KL / gamma^2)`` of Lemma 3."""
     if not kl >= 0:
@@ -214,38 +232,62 @@ def lemma3_error_bound(kl: float, gamma: float) -> float:
     return min(1.0, lemma3_factor(gamma) * float(kl))
 
 
-def lemma6_radius(n: int, m: int, delta: float, *, form: str = "corrected") -> float:
-    """Lemma 6: ``max_i |f_i^0(U) - z_i|`` is at most this with probability ``>= 1 - delta``.
-
-    ``corrected``: ``sqrt(4 ln(2n/delta) / m)`` (only ``m/2`` independent rows under the
-    symmetric initialisation); ``printed``: ``sqrt(2 ln(2n/delta) / m)``.
-    """
-    form = _check_form(form)
+def _check_lemma6(n: int, m: int, delta: float) -> float:
     _check_n(n)
     if isinstance(m, bool) or not isinstance(m, int) or m < 2:
         raise ValueError(f"width m must be an integer >= 2, got {m!r}")
-    delta = _check_open01("delta", delta)
-    k = 4.0 if form == "corrected" else 2.0
-    return math.sqrt(k * math.log(2.0 * n / delta) / m)
+    return _check_open01("delta", delta)
 
 
-def corollary4(n: int, c: float, gamma: float, eps: float, delta: float, *, form: str = "corrected") -> Requirement:
+def lemma6_radius(n: int, m: int, delta: float, *, form: str = "corrected") -> float:
+    """Lemma 6: ``max_i |f_i^0(U) - z_i| <= sqrt(2 ln(2n/delta) / m)`` with probability ``>= 1 - delta``.
+
+    The printed radius is correct, so both forms give it. Proof (book, Chapter 4): ``f_i^0(U)``
+    is the mean of ``k = m/2`` independent terms ``1(<z, x_i> > 0) <v(z), x_i>``, each 0 on half of
+    the directions and in ``[-1, 1]`` on the other half; by convexity of the exponential the
+    moment-generating function of a centred term is at most that of the three-point law on
+    ``{-1, 0, 1}`` with mass 1/2 at 0 and the same mean, whose sub-Gaussian variance proxy is at
+    most 1/2. Chernoff's bound gives ``P(|f_i^0(U) - z_i| >= s) <= 2 exp(-k s^2)``
+    ``= 2 exp(-m s^2 / 2)``, and a union bound over the ``n`` points the radius.
+    """
+    _check_form(form)
+    delta = _check_lemma6(n, m, delta)
+    return math.sqrt(2.0 * math.log(2.0 * n / delta) / m)
+
+
+def lemma6_hoeffding_radius(n: int, m: int, delta: float) -> float:
+    """The weaker radius ``sqrt(4 ln(2n/delta) / m)`` that Hoeffding's inequality gives for Lemma 6.
+
+    Hoeffding over the ``m/2`` independent rows treats each term as an arbitrary variable in
+    ``[-1, 1]`` (variance proxy 1), ignoring that it vanishes on half of the directions:
+    ``P(|f_i^0(U) - z_i| >= s) <= 2 exp(-m s^2 / 4)``. Valid, but ``sqrt 2`` larger than
+    :func:`lemma6_radius` (the book's former "corrected" radius).
+    """
+    delta = _check_lemma6(n, m, delta)
+    return math.sqrt(4.0 * math.log(2.0 * n / delta) / m)
+
+
+def corollary4(n: int, c: float, gamma: float, eps: float, delta: float, *, eta: float | None = None,
+               form: str = "corrected") -> Requirement:
     """Corollary 4 (soft labels, classification error ``<= eps``): Theorem 2 with ``beta = gamma^2 eps / 32``.
 
     Width ``(C2 / (gamma^2 eps)) (bracket)^2``, ``C2 = 32 C1``, in both forms; ``B = 1``.
-    Corrected: ``eta = gamma^2 eps / 96`` and ``T = 9216 / (gamma^4 eps^2)``.
-    Printed: ``eta = gamma^2 eps / 3`` and ``T = 9 / (gamma^4 eps^2)``.
+    Corrected: a step ``eta <= gamma^2 eps / 96`` (``beta/3``; ``eta=None`` takes the largest) and
+    ``T >= 3 / (eta beta) = 96 / (eta gamma^2 eps)`` iterations, which is ``9216 / (gamma^4 eps^2)``
+    at the largest step: the iteration count grows as the step shrinks (book, appendix, slips 5 and 8).
+    Printed: ``eta <= gamma^2 eps / 3`` and ``T >= 9 / (gamma^4 eps^2)`` whatever the step.
     """
     form = _check_form(form)
     gamma = _check_gamma(gamma)
     eps = _check_open01("eps", eps)
     delta = _check_open01("delta", delta, 1.0 / 3.0)
     beta = gamma**2 * eps / 32.0
+    eta_max = beta / 3.0 if form == "corrected" else gamma**2 * eps / 3.0
+    eta = eta_max if eta is None else float(eta)
+    if not (0.0 < eta <= eta_max * (1 + 1e-12)):
+        raise ValueError(f"Corollary 4 ({form}) needs a step size 0 < eta <= {eta_max:g}, got {eta!r}")
     width = C2 / (gamma**2 * eps) * soft_bracket(n, c, delta) ** 2
-    if form == "corrected":
-        eta, steps = beta / 3.0, 9.0 / beta**2
-    else:
-        eta, steps = gamma**2 * eps / 3.0, 9.0 / (gamma**4 * eps**2)
+    steps = 3.0 / (eta * beta) if form == "corrected" else 9.0 / (gamma**4 * eps**2)
     return Requirement("Corollary 4", form, width, eta, steps, 1.0, beta, eps, 1.0 - 3.0 * delta)
 
 
@@ -276,6 +318,39 @@ def proposition5_for_error(n: int, c: float, gamma: float, eps: float, delta: fl
     """Proposition 5 for an averaged classification error ``<= eps``: ``beta = eps ln 2``."""
     eps = _check_open01("eps", eps)
     return proposition5(n, c, gamma, eps * LN2, delta, eta=eta, form=form)
+
+
+def proposition5_terms(n: int, c: float, eps: float, delta: float) -> dict[str, float]:
+    """The three terms of Proposition 5's squared bracket at error ``eps`` (``beta = eps ln 2``).
+
+    ``(a L + b)^2 = a^2 L^2 + 2 a b L + b^2`` with ``a = 2 sqrt2 / (c sqrt pi)``, ``b = 3 sqrt(ln(2n/delta))``,
+    ``L = ln(2 / (ln2 beta))``: returns ``a``, ``b``, ``L``, ``square`` (``a^2 L^2``, the ``ln^2(1/eps)``
+    term of the headline), ``cross`` (``2 a b L``), ``constant`` (``b^2``) and ``log_slope``, the local
+    exponent ``d ln(width) / d ln L = 2 a L / (a L + b)``: 2 where the square dominates, below 1 while
+    ``a L < b``.
+    """
+    _check_n(n)
+    c = _check_c(c)
+    eps = _check_open01("eps", eps)
+    delta = _check_open01("delta", delta)
+    a = 2.0 * math.sqrt(2.0) / (c * math.sqrt(math.pi))
+    b = 3.0 * math.sqrt(math.log(2.0 * n / delta))
+    L = proposition5_log(eps * LN2)
+    return {"a": a, "b": b, "L": L, "square": (a * L) ** 2, "cross": 2 * a * b * L, "constant": b * b,
+            "log_slope": 2 * a * L / (a * L + b)}
+
+
+def proposition5_eps_where(n: int, c: float, delta: float, *, ratio: float) -> float:
+    """The error target below which ``a L >= ratio * b`` in Proposition 5's bracket (see :func:`proposition5_terms`).
+
+    ``ratio = 1``: the ``ln^2`` term ``a^2 L^2`` exceeds the constant ``b^2``; ``ratio = 2``: it exceeds the
+    cross term ``2 a b L``. Solves ``L = ratio b / a`` with ``L = ln(2 / (ln2^2 eps))``.
+    """
+    if not ratio > 0:
+        raise ValueError(f"ratio must be > 0, got {ratio!r}")
+    t = proposition5_terms(n, c, 0.5, delta)
+    L = ratio * t["b"] / t["a"]
+    return 2.0 / (LN2**2 * math.exp(L))
 
 
 def headline_order(mode: str, gamma: float, eps: float, *, form: str = "corrected") -> float:

@@ -40,8 +40,12 @@ with an exact rebuild and a full check of the duality gap every ``refresh`` step
 ``upper`` estimates ``F(p) >= gamma`` (unbiased), and per point the witness
 margin ``m_i(p)`` is estimated with its standard error; ``lower = min_i m_i``
 (``v_p`` is admissible, so the true ``min_i m_i(p) <= gamma``).
-:meth:`MarginEstimate.interval` turns these into the conservative interval
-``[min_i (m_i - k se_i), upper + k upper_se]`` (``k = 3`` by default).
+:meth:`MarginEstimate.certified_interval` turns the plain (no control variate) samples of
+the same draws, which are bounded, into a finite-sample interval: an empirical Bernstein bound
+at ``(1 - confidence)/2`` on each end (``confidence = CONFIDENCE = 0.99`` by default), valid for
+any ``n_eval``. :meth:`MarginEstimate.asymptotic_interval` is the former
+``[min_i (m_i - k se_i), upper + k upper_se]`` rule, whose coverage rests on the normal
+approximation.
 """
 from __future__ import annotations
 
@@ -56,15 +60,21 @@ from tqdm import tqdm
 from kdlib.ntk import check_inputs, limit_kernel
 
 __all__ = [
+    "CONFIDENCE",
     "MarginEstimate",
     "check_labelled",
     "kernel_svm_dual",
     "estimate_gamma",
+    "evaluate_witness",
     "witness",
     "witness_margins",
     "teacher_logits",
     "dual_weights",
 ]
+
+
+#: The default confidence of :meth:`MarginEstimate.certified_interval` (two-sided, both ends together).
+CONFIDENCE = 0.99
 
 
 def check_labelled(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,9 +134,13 @@ class MarginEstimate:
     ``upper``: mean of ``||g_p(z)||`` over ``n_eval`` fresh draws (>= gamma in
     expectation), ``upper_se`` its standard error. ``lower``: ``min_i`` of the
     witness margins ``margins`` on the same fresh draws, ``lower_se`` the standard
-    error of that point's estimate. ``p``: the dual weights (simplex, length n).
+    error of that point's estimate (these four with the control variate).
+    ``p``: the dual weights (simplex, length n).
     ``svm_upper``: ``sqrt(min_p E||g_p||^2)`` (exact, deterministic, >= gamma).
     ``train_gap``: the duality gap of the sample problem at the end of the solver.
+    ``plain_margins``, ``plain_var``, ``plain_upper``, ``plain_upper_var``, ``margin_range``,
+    ``norm_range``: the same fresh draws without the control variate, with the a priori
+    ranges of one sample (:func:`witness_margins`), for :meth:`certified_interval`.
     """
 
     lower: float
@@ -147,6 +161,12 @@ class MarginEstimate:
     steps: int
     history: list[tuple[int, float, float]] = field(default_factory=list)
     c: float | None = None
+    plain_margins: torch.Tensor | None = None
+    plain_var: torch.Tensor | None = None
+    plain_upper: float | None = None
+    plain_upper_var: float | None = None
+    margin_range: torch.Tensor | None = None
+    norm_range: float | None = None
 
     @property
     def n(self) -> int:
@@ -157,19 +177,53 @@ class MarginEstimate:
         """Midpoint of the point estimates ``(lower + upper) / 2``."""
         return 0.5 * (self.lower + self.upper)
 
-    def interval(self, k: float = 3.0) -> tuple[float, float]:
-        """Conservative interval ``[min_i (m_i - k se_i), upper + k upper_se]``.
+    def asymptotic_interval(self, k: float = 3.0) -> tuple[float, float]:
+        """The asymptotic interval ``[min_i (m_i - k se_i), upper + k upper_se]`` (not a certificate).
 
-        The lower end takes every point's own lower confidence end (so a point
-        whose margin is estimated with a large error cannot hide below the
-        minimum); the default ``k = 3`` is a per-point 3-sigma rule.
+        Each end is a ``k``-standard-error rule: its coverage rests on the normal approximation
+        of the Monte-Carlo means, which holds only as ``n_eval`` grows. The lower end takes every
+        point's own lower end (a point whose margin is estimated with a large error cannot hide
+        below the minimum). :meth:`certified_interval` is the finite-sample version.
         """
         lo = float((self.margins - k * self.margins_se).min())
         return lo, self.upper + k * self.upper_se
 
-    def relative_width(self, k: float = 3.0) -> float:
-        lo, hi = self.interval(k)
-        return (hi - lo) / max(self.gamma, 1e-300)
+    def certified_interval(self, confidence: float = CONFIDENCE) -> tuple[float, float]:
+        """An interval that contains gamma with probability at least ``confidence`` over the fresh draws.
+
+        With ``alpha = 1 - confidence``, each end is an empirical Bernstein bound
+        (:func:`kdlib.concentration.empirical_bernstein_radius`) at failure probability ``alpha/2``
+        on the plain Monte-Carlo samples, which lie in intervals known in advance (``||v_p|| <= 1``,
+        ``||x_i|| <= 1``: ``margin_range``, ``norm_range``):
+
+            lower = min_i (m_i - b_i),    upper = F + b_F.
+
+        Why it holds. ``p`` comes from the solver's draws, independent of the fresh ones, so it is
+        fixed here. Let ``j`` be the point with the smallest *true* margin of ``v_p``; ``v_p`` is
+        admissible, so ``gamma >= m_j(p)``, and ``lower > gamma`` needs ``m_j - b_j > m_j(p)``, an
+        event of probability at most ``alpha/2`` for that one fixed point: the minimum over ``i``
+        needs no union bound over the points. ``F(p) >= gamma`` (weak duality), so
+        ``upper < gamma`` needs ``F + b_F < F(p)``, probability at most ``alpha/2``. A union bound
+        over the two ends gives ``confidence``.
+        """
+        from kdlib.concentration import empirical_bernstein_radius
+
+        if self.plain_margins is None or self.plain_upper is None:
+            raise ValueError("this estimate holds no plain Monte-Carlo samples (it was rebuilt from a record); "
+                             "the certified interval is the record's")
+        conf = float(confidence)
+        if not (0.0 < conf < 1.0):
+            raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+        a = 0.5 * (1.0 - conf)
+        b = empirical_bernstein_radius(self.plain_var, self.n_eval, self.margin_range, a)
+        bF = empirical_bernstein_radius(self.plain_upper_var, self.n_eval, self.norm_range, a)
+        return float((self.plain_margins - b).min()), self.plain_upper + bF
+
+    @staticmethod
+    def relative_width(interval: tuple[float, float]) -> float:
+        """``(hi - lo) / ((lo + hi) / 2)`` of an interval ``(lo, hi)``."""
+        lo, hi = interval
+        return (hi - lo) / max(0.5 * (lo + hi), 1e-300)
 
     def support(self, tol: float = 1e-6) -> torch.Tensor:
         """Indices of the points carrying dual weight, heaviest first."""
@@ -244,7 +298,14 @@ def witness_margins(
     products only, ``<g_p(z), q_j> = sum_i 1(<z, x_i> > 0) p_i y_i <x_i, q_j>`` and
     ``||g_p(z)||^2`` from the support's Gram matrix (``O(s m + s^2)`` per draw after the
     masks' ``O(d m)``); otherwise through ``g_p(z)`` in ``R^d``.
-    Returns ``mean`` (per query, without the label), ``se``, ``norm_mean``, ``norm_se``.
+    Returns ``mean`` (per query, without the label), ``se``, ``norm_mean``, ``norm_se`` (with the
+    control variate when ``c`` is given) and, from the same draws without the control variate,
+    ``plain_mean``, ``plain_var`` (unbiased sample variance of one sample), ``plain_norm_mean``,
+    ``plain_norm_var``, with the a priori ranges of one plain sample, ``margin_range`` (per query:
+    ``||q_j||`` with mirrored draws, whose pair mean lies in ``[-||q_j||/2, ||q_j||/2]``, else
+    ``2 ||q_j||``) and ``norm_range`` (``sum_i p_i ||x_i||``, a bound on ``||g_p(z)||``). The plain
+    samples are bounded by these ranges; the control-variate ones are not (they reach ``1/c``), so
+    the finite-sample certificate (:meth:`MarginEstimate.certified_interval`) uses the plain ones.
     """
     _check_count("n_z", n_z, 2)
     q = x if queries is None else check_inputs(queries, "queries").to(x.dtype)
@@ -269,14 +330,16 @@ def witness_margins(
     gen = torch.Generator().manual_seed(int(seed))
     s1 = torch.zeros(q.shape[0], dtype=torch.float64, device=x.device)
     s2 = torch.zeros_like(s1)
-    n1 = n2 = 0.0
+    t1 = torch.zeros_like(s1)  # plain terms (no control variate), for the certificate
+    t2 = torch.zeros_like(s1)
+    n1 = n2 = u1 = u2 = 0.0
     done = 0
     inv_c = 0.0 if c is None else 1.0 / c
     zero = torch.zeros((), dtype=dt, device=x.device)
 
-    def weight(r2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def inverse(r2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         r = r2.clamp_min(0).sqrt()
-        return torch.where(r > 0, 1.0 / r.clamp_min(1e-30), zero) - inv_c, r
+        return torch.where(r > 0, 1.0 / r.clamp_min(1e-30), zero), r
 
     while done < n_z:
         k = min(chunk, n_z - done)
@@ -293,30 +356,53 @@ def witness_margins(
             G = Mw @ xs
             H = G @ q.T
             r2 = (G * G).sum(1)
-        wt, r = weight(r2)
-        R = torch.where(on, H, zero) * wt[:, None]
-        h = r.to(torch.float64)
-        h = h - inv_c * 0.5 * h * h
+        inv_r, r = inverse(r2)
+        Hon = torch.where(on, H, zero)
+        Rp = Hon * inv_r[:, None]  # 1(<z,q> > 0) <v_p(z), q>
+        R = Rp - inv_c * Hon if c is not None else Rp
+        hp = r.to(torch.float64)
+        h = hp - inv_c * 0.5 * hp * hp
         if antithetic:  # the mirror -z: complementary masks, g(-z) = w - g(z)
             Mw.neg_().add_(w)
             if use_gram:
                 r2m = ((ws - P) * Mw).sum(1)
             else:
                 r2m = ((wbar - G) ** 2).sum(1)
-            wtm, rm = weight(r2m)
-            R.add_(torch.where(on, zero, wq - H) * wtm[:, None]).mul_(0.5)
+            inv_rm, rm = inverse(r2m)
+            Hoff = torch.where(on, zero, wq - H)
+            Rpm = Hoff * inv_rm[:, None]
+            if c is not None:
+                R = R + (Rpm - inv_c * Hoff)
+            Rp = (Rp + Rpm).mul_(0.5)
+            R = Rp if c is None else R.mul_(0.5)
             hm = rm.to(torch.float64)
+            hp = 0.5 * (hp + hm)
             h = 0.5 * (h + hm - inv_c * 0.5 * hm * hm)
         R = R.to(torch.float64)
+        Rp = Rp.to(torch.float64)
         s1 += R.sum(0)
         s2 += (R * R).sum(0)
+        t1 += Rp.sum(0)
+        t2 += (Rp * Rp).sum(0)
         n1 += float(h.sum())
         n2 += float((h * h).sum())
+        u1 += float(hp.sum())
+        u2 += float((hp * hp).sum())
         done += k
     mean = s1 / n_z
     var = (s2 / n_z - mean * mean).clamp_min(0) * n_z / (n_z - 1)
     nm = n1 / n_z
     nv = max(n2 / n_z - nm * nm, 0.0) * n_z / (n_z - 1)
+    plain_mean = t1 / n_z
+    plain_var = (t2 / n_z - plain_mean * plain_mean).clamp_min(0) * n_z / (n_z - 1)
+    plain_nm = u1 / n_z
+    plain_nv = max(u2 / n_z - plain_nm * plain_nm, 0.0) * n_z / (n_z - 1)
+    # a priori ranges of one sample: |1(<z,q> > 0) <v_p(z), q>| <= ||q||, and with mirrored draws
+    # exactly one of z, -z activates q, so the pair's mean lies in [-||q||/2, ||q||/2];
+    # 0 <= ||g_p(z)|| <= sum_i p_i ||x_i||
+    qn = q.to(torch.float64).norm(dim=1)
+    margin_range = qn if antithetic else 2.0 * qn
+    norm_range = float((p.to(torch.float64)[sup] * x[sup].to(torch.float64).norm(dim=1)).sum())
     if c is not None:
         p64 = p.to(torch.float64)
         mean = mean + _kernel_part(p64, x, y.to(torch.float64), q) / c
@@ -325,7 +411,9 @@ def witness_margins(
         w = p64[sup] * y[sup].to(torch.float64)
         Qs = (w[:, None] * w[None, :]) * limit_kernel(xs)
         nm = nm + float(Qs.sum()) / (2 * c)
-    return {"mean": mean, "se": (var / n_z).sqrt(), "norm_mean": nm, "norm_se": math.sqrt(nv / n_z)}
+    return {"mean": mean, "se": (var / n_z).sqrt(), "norm_mean": nm, "norm_se": math.sqrt(nv / n_z),
+            "plain_mean": plain_mean, "plain_var": plain_var, "plain_norm_mean": plain_nm, "plain_norm_var": plain_nv,
+            "margin_range": margin_range, "norm_range": norm_range}
 
 
 def _line_search(
@@ -722,8 +810,28 @@ def estimate_gamma(
         Q=Q if c is not None else None, c=c,
     )
     del z
-    ev = witness_margins(p, x, y, n_z=n_eval, seed=seed + 1, c=c, antithetic=antithetic)
-    margins = (y.to(torch.float64) * ev["mean"]).cpu()
+    return evaluate_witness(
+        p, x, y, n_eval=n_eval, seed=seed + 1, c=c, antithetic=antithetic, n_z=n_z, solver_seed=seed,
+        svm_upper=svm_upper, train_value=F, train_gap=gap, steps=t_steps, history=hist,
+    )
+
+
+@torch.no_grad()
+def evaluate_witness(
+    p: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, n_eval: int, seed: int, c: float | None = None,
+    antithetic: bool = True, n_z: int = 0, solver_seed: int | None = None, svm_upper: float = math.nan,
+    train_value: float = math.nan, train_gap: float = math.nan, steps: int = 0,
+    history: list[tuple[int, float, float]] | None = None,
+) -> MarginEstimate:
+    """The certificate of fixed dual weights ``p`` on ``n_eval`` fresh draws seeded ``seed``
+    (:func:`witness_margins`), as a :class:`MarginEstimate`; the solver's fields are passed through.
+
+    ``p`` must not depend on these draws (in :func:`estimate_gamma` it comes from the solver's).
+    """
+    _check_count("n_eval", n_eval, 2)
+    ev = witness_margins(p, x, y, n_z=n_eval, seed=seed, c=c, antithetic=antithetic)
+    yd = y.to(torch.float64)
+    margins = (yd * ev["mean"]).cpu()
     se = ev["se"].cpu()
     i = int(torch.argmin(margins))
     return MarginEstimate(
@@ -736,15 +844,21 @@ def estimate_gamma(
         y=y,
         n_z=n_z,
         n_eval=n_eval,
-        seed=seed,
+        seed=seed if solver_seed is None else solver_seed,
         margins=margins,
         margins_se=se,
         svm_upper=svm_upper,
-        train_value=F,
-        train_gap=gap,
-        steps=t_steps,
-        history=hist,
+        train_value=train_value,
+        train_gap=train_gap,
+        steps=steps,
+        history=[] if history is None else history,
         c=c,
+        plain_margins=(yd * ev["plain_mean"]).cpu(),
+        plain_var=ev["plain_var"].cpu(),
+        plain_upper=float(ev["plain_norm_mean"]),
+        plain_upper_var=float(ev["plain_norm_var"]),
+        margin_range=ev["margin_range"].cpu(),
+        norm_range=float(ev["norm_range"]),
     )
 
 

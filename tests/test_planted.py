@@ -41,7 +41,7 @@ def test_certified_gamma_reaches_t():
     t = 0.03
     d = planted_dataset(6, 120, t, J=2, seed=0, aligned=False)
     e = estimate_gamma(d.x.float(), d.y.float(), n_z=2048, steps=200)
-    lo, hi = e.interval(3.0)
+    lo, hi = e.certified_interval()
     # weak duality: v* is admissible with margin >= t, so gamma >= t; the upper end must see it
     assert hi >= t
     # and the estimate is a real interval around gamma (lower end within the interval's error of gamma)
@@ -130,7 +130,7 @@ def test_exact_interval_on_planted_data():
     assert s.upper >= float((d.y * d.z).min()) >= t
     assert s.lower <= s.upper and s.relative_width() < 1e-3
     e = estimate_gamma(d.x.float(), d.y.float(), n_z=1024, n_eval=4096, steps=200)
-    lo, hi = e.interval(3.0)
+    lo, hi = e.certified_interval()
     assert lo <= s.upper and s.lower <= hi
 
 

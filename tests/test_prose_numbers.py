@@ -42,10 +42,7 @@ NOT_YET_GLUED: dict[str, str] = {
 }
 #: TEMPORARY. Passages of otherwise glued chapters that quote a chapter of NOT_YET_GLUED:
 #: (file, first words of the paragraph) -> reason. The paragraph is skipped.
-NOT_YET_GLUED_PASSAGES: dict[tuple[str, str], str] = {
-    ("intro.md", "**What the measurements add.**"):
-        "quotes Chapter 6's findings; glue them from 06_neuron_scaling.ipynb once its keys exist",
-}
+NOT_YET_GLUED_PASSAGES: dict[tuple[str, str], str] = {}
 
 #: Typed numbers that are not measurements: (regular expression, why it may be typed).
 ALLOWED: tuple[tuple[str, str], ...] = (

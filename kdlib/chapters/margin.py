@@ -15,15 +15,23 @@ from kdlib.experiments.margin import TASKS, Config
 TASK_COLORS = {"full": "#c0392b", "reduced": "#2471a3"}
 
 
+def interval_name(row: dict) -> str:
+    """What a record's ``[ci_lo, ci_hi]`` is: certified at the stored confidence, or (records from before
+    the certificate) the asymptotic three-standard-error interval."""
+    conf = row.get("confidence")
+    return f"certified at {conf:.0%}" if conf is not None else "asymptotic, 3 s.e."
+
+
 def gamma_rows(records: list[dict]) -> list[dict]:
-    """One row per record, for a table: the point estimates and the certified interval."""
+    """One row per record, for a table: the point estimates and the interval (:func:`interval_name`)."""
     out = []
     for rec in records:
         r = rec["rows"][0]
         out.append({
             "task": r["task"], "n": r["n"], "noise": f"{r['noise_variance']:g}",
             "lower": f"{r['lower']:.4f} ± {r['lower_se']:.1g}", "upper": f"{r['upper']:.4f} ± {r['upper_se']:.1g}",
-            "interval": f"[{r['ci_lo']:.4f}, {r['ci_hi']:.4f}]", "width": f"{100 * r['rel_width']:.0f} %",
+            "interval": f"[{r['ci_lo']:.4f}, {r['ci_hi']:.4f}]", "rule": interval_name(r),
+            "width": f"{100 * r['rel_width']:.0f} %",
             "svm": r["svm_upper"], "support": r["support_size"],
         })
     return out
@@ -37,7 +45,7 @@ def _errorbar(ax, xs, recs, color, label, dx=1.0):
 
 
 def plot_gamma_vs(records: list[dict], key: str, xlabel: str, log_x: bool = False):
-    """gamma's certified interval against ``key`` (``"n"`` or ``"noise_variance"``), per task,
+    """gamma's interval (:func:`interval_name`) against ``key`` (``"n"`` or ``"noise_variance"``), per task,
     with the kernel-SVM upper bound ``sqrt(min_p E||g_p||^2)`` dashed."""
     from kdlib.plots import legible, new_figure
 
@@ -47,7 +55,9 @@ def plot_gamma_vs(records: list[dict], key: str, xlabel: str, log_x: bool = Fals
         if not recs:
             continue
         xs = [r[key] for r in recs]
-        _errorbar(ax, xs, recs, TASK_COLORS[task], f"{task}: gamma (certified interval)", dx=1.0)
+        names = sorted({interval_name(r) for r in recs})
+        rule = names[0] if len(names) == 1 else "certified or asymptotic, see the table"
+        _errorbar(ax, xs, recs, TASK_COLORS[task], f"{task}: gamma (interval {rule})", dx=1.0)
         ax.plot(xs, [r["svm_upper"] for r in recs], "--", color=TASK_COLORS[task], lw=1, label=f"{task}: kernel-SVM bound")
     if log_x:
         ax.set_xscale("log")

@@ -32,9 +32,15 @@ def teacher_table(records: list[dict]) -> Table:
         t = teacher_row(rec)
         lines.append([rec["config"]["task"], str(t["n"]), _fmt(t["gamma"]), f"[{_fmt(t['gamma_interval_lo'])}, {_fmt(t['gamma_interval_hi'])}]",
                       _fmt(t["margin_median"]), _fmt(t["z_abs_max"]), _fmt(t["z_se_max"], 1), _fmt(t["init_kl"])])
-    return _table(["task", "<i>n</i>", "γ = min<sub><i>i</i></sub> <i>y<sub>i</sub> z<sub>i</sub></i>", "certified interval for γ",
+    return _table(["task", "<i>n</i>", "γ = min<sub><i>i</i></sub> <i>y<sub>i</sub> z<sub>i</sub></i>", "asymptotic 3 s.e. interval for γ",
                    "median <i>y<sub>i</sub> z<sub>i</sub></i>", "max |<i>z<sub>i</sub></i>|", "max s.e.",
                    "<i>R</i><sup>KL</sup>(<i>W</i>(0))"], lines)
+
+
+def _lemma6_radii(record: dict, m: int) -> tuple[float, float]:
+    """Lemma 6's radius (as printed, which holds) and the weaker Hoeffding radius, for the record's ``n`` and ``delta``."""
+    n, delta = teacher_row(record)["n"], record["config"]["delta"]
+    return bounds.lemma6_radius(n, m, delta), bounds.lemma6_hoeffding_radius(n, m, delta)
 
 
 def lemma6_table(record: dict) -> Table:
@@ -43,11 +49,12 @@ def lemma6_table(record: dict) -> Table:
     for m in record["config"]["lemma6_widths"]:
         rs = _rows(record, "lemma6", width=m)
         worst = max(r["max_dev"] for r in rs)
+        r_lemma, r_hoeff = _lemma6_radii(record, m)
         lines.append([str(m), _fmt(sum(r["mean_dev"] for r in rs) / len(rs)), _fmt(worst), _fmt(worst * math.sqrt(m)),
-                      _fmt(rs[0]["radius_printed"]), _fmt(rs[0]["radius_corrected"]), "yes" if worst <= rs[0]["radius_printed"] else "no"])
+                      _fmt(r_lemma), _fmt(r_hoeff), "yes" if worst <= r_lemma else "no"])
     cfg = record["config"]
-    return _table(["<i>m</i>", "mean dev", "max dev", "max dev·√<i>m</i>", "printed radius", "corrected radius",
-                   "within printed"], lines, caption=task_caption(record, f"n = {cfg['n']}, δ = {cfg['delta']:g}"))
+    return _table(["<i>m</i>", "mean dev", "max dev", "max dev·√<i>m</i>", "Lemma 6 radius", "Hoeffding radius",
+                   "within Lemma 6"], lines, caption=task_caption(record, f"n = {cfg['n']}, δ = {cfg['delta']:g}"))
 
 
 def task_caption(record: dict, *details: str) -> str:
@@ -123,9 +130,9 @@ def plot_lemma6(records: list[dict], ax) -> None:
         ax.plot(ms, worst, **series_style(i), label=f"measured, {task} task (max over draws)")
     rec = records[0]
     ms = rec["config"]["lemma6_widths"]
-    r0 = [_rows(rec, "lemma6", width=m)[0] for m in ms]
-    ax.plot(ms, [r["radius_printed"] for r in r0], "k--", label=r"printed radius $\sqrt{2\ln(2n/\delta)/m}$")
-    ax.plot(ms, [r["radius_corrected"] for r in r0], "k:", label=r"corrected radius $\sqrt{4\ln(2n/\delta)/m}$")
+    radii = [_lemma6_radii(rec, m) for m in ms]
+    ax.plot(ms, [r[0] for r in radii], "k--", label=r"Lemma 6 radius $\sqrt{2\ln(2n/\delta)/m}$")
+    ax.plot(ms, [r[1] for r in radii], "k:", label=r"Hoeffding radius $\sqrt{4\ln(2n/\delta)/m}$")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("width $m$ (neurons)")

@@ -4,16 +4,19 @@ One record per configuration (one MNIST task, ``n`` unit-norm training points, s
 ``c = 1``) holds four kinds of rows (field ``kind``):
 
 - ``teacher``: the kernel-limit teacher. :func:`kdlib.margin.estimate_gamma` fits the
-  witness ``v`` of Assumption 1 (dual weights on ``n_z`` Gaussian directions) with a
-  certified interval for gamma; :func:`kdlib.margin.teacher_logits` estimates the
+  witness ``v`` of Assumption 1 (dual weights on ``n_z`` Gaussian directions) with an
+  interval for gamma (``gamma_interval_lo/hi``: the asymptotic three-standard-error rule,
+  :meth:`kdlib.margin.MarginEstimate.asymptotic_interval`); :func:`kdlib.margin.teacher_logits` estimates the
   logits ``z_i = E_z <v(z), phi_i(z)>`` on ``n_z_eval`` fresh directions, and
   ``gamma = min_i y_i z_i`` is the margin of that witness on these logits (the
   value the theorems use below; ``z_se_max`` is the largest standard error of a
   witness margin in the estimator's certificate).
 - ``lemma6``: for each width ``m`` and draw, ``max_i |f_i^0(U) - z_i|`` with
   ``U_j = a_j v(W_j(0)) / sqrt(m)`` at the symmetric initialisation
-  (:func:`kdlib.nets.symmetric_init`), next to the printed and corrected radii of
-  Lemma 6 (:func:`kdlib.bounds.lemma6_radius`).
+  (:func:`kdlib.nets.symmetric_init`), next to Lemma 6's radius as printed (which holds,
+  :func:`kdlib.bounds.lemma6_radius`) and the weaker Hoeffding radius
+  (:func:`kdlib.bounds.lemma6_hoeffding_radius`). Records before this change name the latter
+  ``radius_corrected``; the tables compute both radii from ``n``, ``m`` and ``delta``.
 - ``train``: students trained by full-batch projected gradient descent
   (:func:`kdlib.train.train_students`) exactly as the results prescribe. Soft
   (Theorem 2): ``B = 1``, ``eta = beta/3``, ``T = ceil(9/beta^2)``, targets
@@ -241,7 +244,7 @@ def teacher_and_lemma6(cfg: Config, x: torch.Tensor, y: torch.Tensor) -> tuple[C
     gamma = float(margins.min())
     if not gamma > 0:
         raise RuntimeError(f"the witness has no positive margin on this sample (min y z = {gamma:.3g}); raise n_z or gamma_steps")
-    lo, hi = est.interval(3.0)
+    lo, hi = est.asymptotic_interval(3.0)
     rows: list[dict] = [{
         "kind": "teacher", "n": n, "d": d, "gamma": gamma, "gamma_lower": est.lower, "gamma_upper": est.upper,
         "gamma_interval_lo": lo, "gamma_interval_hi": hi, "z_se_max": float(est.margins_se.max()),
@@ -254,7 +257,7 @@ def teacher_and_lemma6(cfg: Config, x: torch.Tensor, y: torch.Tensor) -> tuple[C
             dev = (lemma6_values(witness, x.cpu(), m, seed=1000 + draw) - z).abs()
             rows.append({"kind": "lemma6", "width": m, "draw": draw, "max_dev": float(dev.max()), "mean_dev": float(dev.mean()),
                          "radius_printed": bounds.lemma6_radius(n, m, cfg.delta, form="printed"),
-                         "radius_corrected": bounds.lemma6_radius(n, m, cfg.delta)})
+                         "radius_hoeffding": bounds.lemma6_hoeffding_radius(n, m, cfg.delta)})
     return witness, z, gamma, rows
 
 
