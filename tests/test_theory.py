@@ -210,17 +210,30 @@ def _fake_record() -> dict:
 
 def test_tables_aggregate_as_documented():
     rec = _fake_record()
-    lem = soft_labels.lemma6_table(rec).splitlines()
+    lem = soft_labels.lemma6_table(rec).rows
     # radii from n = 10, m = 8, delta = 0.1: sqrt(2 ln 200 / 8) = 1.15 and sqrt(4 ln 200 / 8) = 1.63;
     # worst draw 1.3 > 1.15 -> "no"; mean of the mean deviations 0.2; 1.3 sqrt 8 = 3.7
-    assert lem[1].split() == ["8", "0.2", "1.3", "3.7", "1.2", "1.6", "no"]
-    soft = soft_labels.soft_table(rec).splitlines()[1].split()
+    assert list(lem[0]) == ["8", "0.2", "1.3", "3.7", "1.2", "1.6", "no"]
+    soft = list(soft_labels.soft_table(rec).rows[0])
     # mean over seeds of avg KL: 0.02; both <= beta = 0.1; mean error 0.3; worst distance 1.5
     assert soft == ["4", "0.05", "0.02", "0.1", "yes", "0.3", "0.3", "1.5", "0.1"]
-    hard = hard_labels.hard_table(rec).splitlines()[1].split()
+    hard = list(hard_labels.hard_table(rec).rows[0])
     assert hard[:4] == ["4", "1", "9", "1.0e+06"]
     assert "0.04" in soft_labels.teacher_table([rec]) and "[0.04, 0.07]" in soft_labels.teacher_table([rec])
-    assert soft_labels.gap_table(rec).splitlines()[1].split() == ["4", "0.01", "0.02", "0.3", "0.31", "0.05", "0.9"]
+    assert list(soft_labels.gap_table(rec).rows[0]) == ["4", "0.01", "0.02", "0.3", "0.31", "0.05", "0.9"]
+
+
+def test_each_task_table_names_its_task():
+    """Chapters 4 and 5 show one table per task: each carries its task (and the run's settings)
+    in its caption, in the text and in the HTML, so a pair of tables cannot be confused."""
+    rec = _fake_record()
+    other = {**rec, "config": {**rec["config"], "task": "full" if rec["config"]["task"] != "full" else "reduced"}}
+    for table in (soft_labels.lemma6_table, soft_labels.soft_table, soft_labels.gap_table, hard_labels.hard_table):
+        a, b = table(rec), table(other)
+        assert a.caption.startswith(f"task {rec['config']['task']}") and b.caption.startswith(f"task {other['config']['task']}")
+        assert a.splitlines()[0] == a.caption and a.caption in a._repr_html_()
+    # the soft runs' settings come from the record's rows: T = 9 steps, eta = 0.1
+    assert "T = 9" in soft_labels.soft_table(rec).caption and "η = 0.1" in soft_labels.soft_table(rec).caption
 
 
 def test_crossover_gamma_equalises_the_widths():
@@ -241,3 +254,33 @@ def test_practice_table_matches_bounds():
     assert line[5] == f"{req.width:.1e}"
     with pytest.raises(ValueError, match="mode"):
         hard_labels.practice_table([dict(row, mode="mixed")], 0.1)
+
+
+def test_chapter_figures_are_legible_and_fit_their_data():
+    """Chapters 4 and 5's figures: no text below the style's floor, the figure sized for the
+    column, and the running-loss axis limited to the curves (not stretched down to a target
+    far below them), the target stated as text."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from kdlib import plots
+
+    rec = _fake_record()
+    curves = [(1, 0.9), (2, 0.7), (4, 0.6), (8, 0.55)]
+    rec["rows"] += [{"kind": "curve", "mode": "soft", "width": 4, "seed": 0, "t": t, "avg_loss": v} for t, v in curves]
+    fig, axes = plots.new_figure(ncols=2, width=10, height=3.8)
+    for ax in axes:
+        soft_labels.plot_running_loss(rec, "soft", ax)
+    lo, hi = axes[0].get_ylim()
+    assert lo <= 0.55 and hi >= 0.9 and hi - lo < 1.2 * (0.9 - 0.55)   # beta = 0.1 is off the axis
+    assert "0.1" in axes[0].get_title() and not axes[0].get_lines()[1:]   # one curve, no target line
+    assert fig.get_figwidth() <= plots.COLUMN_WIDTH_IN
+    fig2, ax2 = plots.new_figure()
+    soft_labels.plot_lemma6([rec], ax2)
+    fig3, axes3 = plots.new_figure(ncols=2, width=11, height=4.2)
+    hard_labels.plot_width_requirements(axes3, 300, 0.1)
+    for f in (fig, fig2, fig3):
+        f.canvas.draw()
+        assert plots.smallest_font_pt(f) >= plots.SMALLEST_FONT_PT
+    assert "$" in ax2.get_ylabel() and all("sqrt" not in t.get_text() or "\\sqrt" in t.get_text()
+                                           for t in ax2.get_legend().get_texts())

@@ -13,7 +13,7 @@ import torch
 
 from kdlib import bounds
 # shared with Chapter 4; plot_running_loss and teacher_row are re-exported for Chapter 5's notebook
-from kdlib.chapters.soft_labels import _by_width, _mean, plot_running_loss, teacher_row  # noqa: F401
+from kdlib.chapters.soft_labels import _by_width, _mean, plot_running_loss, task_caption, teacher_row  # noqa: F401
 from kdlib.report import Table
 from kdlib.report import Table as _table
 from kdlib.report import significant as _fmt
@@ -28,7 +28,9 @@ def hard_table(record: dict) -> Table:
                       _fmt(cfg["hard_beta"]), _fmt(_mean(rs, "avg_error")), _fmt(_mean(rs, "final_error")),
                       _fmt(max(r["max_dist_ratio"] for r in rs))])
     return _table(["<i>m</i>", "<i>B</i>", "<i>T</i> run", "<i>T</i> required", "avg <i>R</i><sup>h</sup>", "β", "avg error",
-                   "final error", "max √<i>m</i>‖Δ<i>W<sub>j</sub></i>‖"], lines)
+                   "final error", "max √<i>m</i>‖Δ<i>W<sub>j</sub></i>‖"], lines,
+                  caption=task_caption(record, f"n = {cfg['n']}, γ = {_fmt(teacher_row(record)['gamma'], 3)}, "
+                                               f"β = {cfg['hard_beta']:g}, η = {cfg['hard_lr']:g}"))
 
 
 def width_ratio_grid(gammas: list[float], epss: list[float], n: int, delta: float, c: float = 1.0) -> list[list[float]]:
@@ -61,38 +63,43 @@ def crossover_gamma(eps: float, n: int, delta: float, c: float = 1.0, lo: float 
 
 
 def plot_width_requirements(axes, n: int, delta: float, eps_fixed: float = 0.05, c: float = 1.0) -> None:
-    """Left: the two width requirements against gamma at one error; right: where soft labels win over (gamma, eps)."""
+    """Left: the two width requirements against gamma at one error; right: where soft labels win over (gamma, eps).
+
+    The figure is resized to :func:`kdlib.plots.figure_size` for two panels."""
     import numpy as np
 
-    from kdlib.plots import MODE_COLORS
+    from kdlib.plots import MODE_COLORS, figure_size, legible
 
     ax0, ax1 = axes
+    fig = ax0.figure
+    fig.set_size_inches(*figure_size(ncols=2, panel_height=4.2))
     gammas = np.logspace(-4, 0, 81)
     soft = [bounds.corollary4(n, c, g, eps_fixed, delta).width for g in gammas]
     hard = [bounds.proposition5_for_error(n, c, g, eps_fixed, delta).width for g in gammas]
     ax0.loglog(gammas, soft, color=MODE_COLORS["soft"], label="soft: Corollary 4")
-    ax0.loglog(gammas, hard, color=MODE_COLORS["hard"], label="hard: Proposition 5")
+    ax0.loglog(gammas, hard, color=MODE_COLORS["hard"], ls="--", label="hard: Proposition 5")
     g_star = crossover_gamma(eps_fixed, n, delta, c)
-    ax0.axvspan(gammas[0], g_star, color=MODE_COLORS["soft"], alpha=0.1, label=f"soft wins (gamma < {g_star:.2g})")
-    ax0.set_xlabel("margin gamma")
-    ax0.set_ylabel("width m required (neurons)")
-    ax0.set_title(f"error eps = {eps_fixed:g}, n = {n}, delta = {delta:g}")
-    ax0.legend(fontsize=8)
+    ax0.axvspan(gammas[0], g_star, color=MODE_COLORS["soft"], alpha=0.1, label=rf"soft wins ($\gamma$ < {g_star:.2g})")
+    ax0.set_xlabel(r"margin $\gamma$")
+    ax0.set_ylabel("width $m$ required (neurons)")
+    ax0.set_title(rf"error $\varepsilon$ = {eps_fixed:g}, $n$ = {n}, $\delta$ = {delta:g}")
+    ax0.legend()
     epss = np.logspace(-4, -0.31, 60)
     grid = np.array(width_ratio_grid(list(gammas), list(epss), n, delta, c))
     pcm = ax1.pcolormesh(gammas, epss, grid, cmap="RdBu_r", vmin=-8, vmax=8, shading="auto")
     ax1.contour(gammas, epss, grid, levels=[0.0], colors="k", linewidths=1.2)
     ax1.plot([], [], "k-", lw=1.2, label="equal widths")
-    ax1.plot(gammas, gammas, "k--", lw=1, label="gamma = eps (paper's summary)")
+    ax1.plot(gammas, gammas, "k--", lw=1, label=r"$\gamma = \varepsilon$ (paper's summary)")
     ax1.set_xscale("log")
     ax1.set_yscale("log")
     ax1.set_xlim(gammas[0], gammas[-1])
     ax1.set_ylim(epss[0], epss[-1])
-    ax1.set_xlabel("margin gamma")
-    ax1.set_ylabel("target error eps")
-    ax1.set_title("log10(m_soft / m_hard); blue: soft needs fewer")
-    ax1.legend(fontsize=7, loc="lower right")
-    ax1.figure.colorbar(pcm, ax=ax1, label="log10 width ratio")
+    ax1.set_xlabel(r"margin $\gamma$")
+    ax1.set_ylabel(r"target error $\varepsilon$")
+    ax1.set_title(r"$\log_{10}(m_\mathrm{soft}/m_\mathrm{hard})$; blue: soft needs fewer")
+    ax1.legend(loc="lower right")
+    fig.colorbar(pcm, ax=ax1, label=r"$\log_{10}(m_\mathrm{soft}/m_\mathrm{hard})$")
+    legible(fig)
 
 
 def task_size(task: str) -> int:

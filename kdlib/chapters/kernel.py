@@ -35,7 +35,7 @@ def convergence_summary(record: dict) -> list[dict]:
 
 def plot_convergence(records: list[dict]):
     """Relative error of the finite-width NTK against the width (log-log), with a 1/sqrt(m) guide."""
-    from kdlib.plots import new_figure
+    from kdlib.plots import legible, new_figure
 
     fig, ax = new_figure()
     for rec, color in zip(records, ("#7d3c98", "#2471a3")):
@@ -51,7 +51,7 @@ def plot_convergence(records: list[dict]):
     ax.set_xlabel("width m (hidden units)")
     ax.set_ylabel(r"$\|K_m - K\|_F / \|K\|_F$")
     ax.legend()
-    return fig
+    return legible(fig)
 
 
 def classifier_rows(records: list[dict], chapter1_teacher: dict[str, float | None], paper_teacher: dict[str, float]) -> list[dict]:

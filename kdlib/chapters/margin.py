@@ -47,7 +47,7 @@ def _errorbar(ax, xs, recs, color, label, dx=1.0):
 def plot_gamma_vs(records: list[dict], key: str, xlabel: str, log_x: bool = False):
     """gamma's interval (:func:`interval_name`) against ``key`` (``"n"`` or ``"noise_variance"``), per task,
     with the kernel-SVM upper bound ``sqrt(min_p E||g_p||^2)`` dashed."""
-    from kdlib.plots import new_figure
+    from kdlib.plots import legible, new_figure
 
     fig, ax = new_figure()
     for task in TASKS:
@@ -66,28 +66,35 @@ def plot_gamma_vs(records: list[dict], key: str, xlabel: str, log_x: bool = Fals
         ax.minorticks_off()
     ax.set_xlabel(xlabel)
     ax.set_ylabel(r"margin $\gamma$ (unit-norm inputs)")
-    ax.legend(fontsize=8)
-    return fig
+    ax.legend()
+    return legible(fig)
 
 
 def plot_support_images(cfg: Config, record: dict, k: int = 8):
     """The ``k`` images with the largest dual weight ``p_i`` (they set gamma), with digit, label and weight."""
     import matplotlib.pyplot as plt
 
-    from kdlib.plots import use_book_style
+    from kdlib.plots import COLUMN_WIDTH_IN, legible, use_book_style
 
     use_book_style()
     d = binary_mnist(cfg.task, train=True, scaling="pixel", noise_variance=cfg.noise_variance,
                      noise_seed=cfg.noise_seed, limit=cfg.n, subset_seed=cfg.subset_seed)
     r = record["rows"][0]
     idx, w = r["support_idx"][:k], r["support_p"][:k]
-    fig, axes = plt.subplots(1, k, figsize=(1.1 * k, 1.6))
-    for ax, i, p in zip(axes, idx, w):
+    # 1.1 in per image, narrowed to fit the column down to 0.9 in (its 9 pt title still fits), more rows beyond
+    rows = max(1, -(-k // int(COLUMN_WIDTH_IN // 0.9)))
+    cols = -(-k // rows)
+    fig, axes = plt.subplots(rows, cols, figsize=(min(1.1 * cols, COLUMN_WIDTH_IN), 1.75 * rows), squeeze=False)
+    for ax in axes.flat[len(idx):]:
+        ax.set_visible(False)
+    for ax, i, p in zip(axes.flat, idx, w):
         ax.imshow(d.x[i].reshape(28, 28).numpy(), cmap="gray_r")
-        ax.set_title(f"{int(d.digits[i])} (y={int(d.y[i]):+d})\np={p:.3f}", fontsize=7)
+        ax.set_title(f"{int(d.digits[i])} ($y$={int(d.y[i]):+d})\n$p$={p:.3f}")
         ax.set_xticks([])
         ax.set_yticks([])
         ax.grid(False)
+    legible(fig)
+    fig.tight_layout()
     return fig
 
 
@@ -130,19 +137,22 @@ def teacher_summary(record: dict) -> dict:
 
 def plot_teacher_scatter(record: dict):
     """Soft labels of the kernel-limit teacher (x) against the 512-unit teacher's (y), coloured by label."""
-    from kdlib.plots import new_figure
+    import matplotlib.ticker
+
+    from kdlib.plots import legible, new_figure
 
     fig, ax = new_figure(width=5.0, height=4.0)
     rows = record["rows"]
-    for lab, color, name in ((1, "#2471a3", "y = +1 (digit > 4)"), (-1, "#c0392b", "y = -1")):
+    for lab, color, name in ((1, "#2471a3", "$y = +1$ (digit > 4)"), (-1, "#c0392b", "$y = -1$")):
         pts = [r for r in rows if r["y"] == lab]
         ax.scatter([r["p_kernel"] for r in pts], [r["p_512"] for r in pts], s=4, alpha=0.4, color=color, label=name)
     ax.axhline(0.5, color="k", lw=0.5)
     ax.axvline(0.5, color="k", lw=0.5)
     ax.set_xlabel(r"kernel-limit teacher $\sigma(z_i)$")
     ax.set_ylabel(r"512-unit teacher $\sigma(f(x_i))$")
-    ax.legend(fontsize=8, markerscale=3)
-    return fig
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
+    ax.legend(markerscale=3)
+    return legible(fig)
 
 
 def prose_values(size_records: list[dict], support_record: dict, teacher_record: dict,

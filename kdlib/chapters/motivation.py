@@ -23,7 +23,7 @@ from typing import Any, Iterable, Sequence
 import matplotlib.pyplot as plt
 
 from kdlib.paper import TABLE1
-from kdlib.plots import COLUMN_WIDTH_IN, MODE_COLORS, clipped_errors, use_book_style
+from kdlib.plots import COLUMN_WIDTH_IN, MODE_COLORS, clipped_errors, legible, use_book_style
 
 #: The tasks (:data:`kdlib.validate.TASKS`) in the order of the paper's Table 1: reduced first.
 TABLE1_ORDER = ("reduced", "full")
@@ -201,6 +201,7 @@ def plot_width_curve(records, paper: dict | None = None, datasets=("reduced", "f
         axg.set_xlabel("student width m (hidden units, log scale)")
         axg.set_ylabel("soft − hard (points)")
     axes[0, 0].legend(loc="lower right")
+    legible(fig)
     fig.tight_layout()
     return fig
 

@@ -52,8 +52,15 @@ def lemma6_table(record: dict) -> Table:
         r_lemma, r_hoeff = _lemma6_radii(record, m)
         lines.append([str(m), _fmt(sum(r["mean_dev"] for r in rs) / len(rs)), _fmt(worst), _fmt(worst * math.sqrt(m)),
                       _fmt(r_lemma), _fmt(r_hoeff), "yes" if worst <= r_lemma else "no"])
+    cfg = record["config"]
     return _table(["<i>m</i>", "mean dev", "max dev", "max dev·√<i>m</i>", "Lemma 6 radius", "Hoeffding radius",
-                   "within Lemma 6"], lines)
+                   "within Lemma 6"], lines, caption=task_caption(record, f"n = {cfg['n']}, δ = {cfg['delta']:g}"))
+
+
+def task_caption(record: dict, *details: str) -> str:
+    """The caption of one task's table: ``task <name>`` and the settings it was run with, so
+    that a chapter printing one table per task says which is which."""
+    return "; ".join([f"task {record['config']['task']}"] + list(details))
 
 
 def _by_width(record: dict, mode: str) -> dict[int, list[dict]]:
@@ -61,6 +68,14 @@ def _by_width(record: dict, mode: str) -> dict[int, list[dict]]:
     for r in _rows(record, "train", mode=mode):
         out.setdefault(r["width"], []).append(r)
     return out
+
+
+def _run_settings(record: dict, mode: str) -> list[str]:
+    """``n``, the loss target beta, the radius B, the step eta and the steps T of the ``mode`` runs."""
+    cfg = record["config"]
+    r = _rows(record, "train", mode=mode)[0]
+    beta = cfg["beta"] if mode == "soft" else cfg["hard_beta"]
+    return [f"{mode} runs: n = {cfg['n']}, β = {beta:g}, B = {_fmt(r['B'], 3)}, η = {r['lr']:.4g}, T = {r['steps']}"]
 
 
 def _mean(rs: list[dict], key: str) -> float:
@@ -77,7 +92,8 @@ def soft_table(record: dict) -> Table:
                       _fmt(_mean(rs, "avg_error")), _fmt(_mean(rs, "final_error")),
                       _fmt(max(r["max_dist_ratio"] for r in rs)), _fmt(max(r["lemma3_max_ratio"] for r in rs))])
     return _table(["<i>m</i>", "<i>R</i><sup>KL</sup>(<i>W</i>(0))", "avg <i>R</i><sup>KL</sup>", "β", "≤ β", "avg error",
-                   "final error", "max √<i>m</i>‖Δ<i>W<sub>j</sub></i>‖", "Lemma 3 ratio"], lines)
+                   "final error", "max √<i>m</i>‖Δ<i>W<sub>j</sub></i>‖", "Lemma 3 ratio"], lines,
+                  caption=task_caption(record, *_run_settings(record, "soft")))
 
 
 def gap_table(record: dict) -> Table:
@@ -88,7 +104,7 @@ def gap_table(record: dict) -> Table:
         lines.append([str(m), _fmt(g["term1"]), _fmt(g["term2"]), _fmt(g["lemma6"]), _fmt(g["gap"]),
                       _fmt(g["changed_frac"]), _fmt(rs[0]["activation_bound"])])
     return _table(["<i>m</i>", "activation term 1", "activation term 2", "Lemma 6 term", "gap", "changed rows",
-                   "bound on changed"], lines)
+                   "bound on changed"], lines, caption=task_caption(record, *_run_settings(record, "soft")))
 
 
 def requirements_table(n: int, gamma: float, beta: float, eps: float, delta: float, c: float = 1.0) -> Table:
@@ -105,39 +121,58 @@ def requirements_table(n: int, gamma: float, beta: float, eps: float, delta: flo
 
 def plot_lemma6(records: list[dict], ax) -> None:
     """Largest deviation ``max_i |f_i^0(U) - z_i|`` against width, with Lemma 6's radii (log-log)."""
-    markers = {"full": "o", "reduced": "s"}
-    for rec in records:
+    from kdlib.plots import legible, series_style
+
+    for i, rec in enumerate(records):
         task = rec["config"]["task"]
         ms = rec["config"]["lemma6_widths"]
         worst = [max(r["max_dev"] for r in _rows(rec, "lemma6", width=m)) for m in ms]
-        ax.plot(ms, worst, marker=markers.get(task, "o"), label=f"measured, {task} (max over draws)")
+        ax.plot(ms, worst, **series_style(i), label=f"measured, {task} task (max over draws)")
     rec = records[0]
     ms = rec["config"]["lemma6_widths"]
     radii = [_lemma6_radii(rec, m) for m in ms]
-    ax.plot(ms, [r[0] for r in radii], "k--", label="Lemma 6 radius sqrt(2 ln(2n/δ)/m)")
-    ax.plot(ms, [r[1] for r in radii], "k:", label="Hoeffding radius sqrt(4 ln(2n/δ)/m)")
+    ax.plot(ms, [r[0] for r in radii], "k--", label=r"Lemma 6 radius $\sqrt{2\ln(2n/\delta)/m}$")
+    ax.plot(ms, [r[1] for r in radii], "k:", label=r"Hoeffding radius $\sqrt{4\ln(2n/\delta)/m}$")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("width m (neurons)")
-    ax.set_ylabel("max over i of |f_i^0(U) - z_i| (logit units)")
-    ax.legend(fontsize=8)
+    ax.set_xlabel("width $m$ (neurons)")
+    ax.set_ylabel(r"$\max_i |f_i^0(U)-z_i|$ (logit units)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncols=2)   # below the axes: the lines fill it
+    legible(ax.figure)
 
 
 def plot_running_loss(record: dict, mode: str, ax, seed: int | None = None) -> None:
-    """Running average ``(1/t) sum_{s<t} R(W(s))`` against t for each width (one seed), with the target."""
+    """Running average ``(1/t) sum_{s<t} R(W(s))`` against t for each width (one seed), the target
+    beta stated in the title.
+
+    The y-axis is linear and limited to the curves (the target, orders of magnitude below them
+    when it is not reached, would otherwise leave the curves on top of each other). The figure is
+    resized to :func:`kdlib.plots.figure_size` for its number of panels."""
+    from kdlib.plots import figure_size, legible, series_style
+
     cfg = record["config"]
     seed = cfg["seeds"][0] if seed is None else seed
-    for m in cfg["widths"]:
+    lo, hi = math.inf, -math.inf
+    for i, m in enumerate(cfg["widths"]):
         cs = sorted(_rows(record, "curve", mode=mode, width=m, seed=seed), key=lambda r: r["t"])
-        ax.plot([c["t"] for c in cs], [c["avg_loss"] for c in cs], label=f"m = {m}")
+        ys = [c["avg_loss"] for c in cs]
+        ax.plot([c["t"] for c in cs], ys, **series_style(i), markevery=0.1, label=f"$m$ = {m}")
+        if ys:
+            lo, hi = min(lo, min(ys)), max(hi, max(ys))
     target = cfg["beta"] if mode == "soft" else cfg["hard_beta"]
-    ax.axhline(target, color="k", ls="--", lw=1, label=f"target beta = {target:g}")
     ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("iteration t")
+    if math.isfinite(lo):
+        pad = 0.05 * (hi - lo) if hi > lo else 0.05 * abs(hi) or 0.05
+        ax.set_ylim(lo - pad, hi + pad)
+    ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3), useMathText=True)
+    ax.set_xlabel("iteration $t$")
     ax.set_ylabel(("averaged KL " if mode == "soft" else "averaged logistic loss ") + "(nats)")
-    ax.set_title(f"{mode} labels, {cfg['task']} task, n = {cfg['n']}")
-    ax.legend(fontsize=8)
+    reached = "reached" if lo <= target else f"not reached; lowest {_fmt(lo)}"
+    ax.set_title(f"{mode} labels, {cfg['task']} task, $n$ = {cfg['n']}\ntarget $\\beta$ = {target:g} ({reached})")
+    ax.legend()
+    fig = ax.figure
+    fig.set_size_inches(*figure_size(ncols=len(fig.axes), panel_height=3.8))
+    legible(fig)
 
 
 def prose_values(records: list[dict]) -> dict[str, float]:
