@@ -47,3 +47,14 @@ def test_medians_rules_and_censoring():
     assert ns.censored_medians(recs) == 0
     c = ns.final_comparison(recs, "theory")
     assert c == {"soft fewer": 1, "equal": 0, "hard fewer": 0, "censored": 0}  # medians 3 against 5
+
+
+def test_paired_outcome_counts_each_case():
+    """Soft against hard on one seed: fewer, same, more, and the censored cases."""
+    from kdlib.chapters.neuron_scaling import paired_outcome
+    assert paired_outcome(8, 16) == "fewer"
+    assert paired_outcome(8, None) == "fewer"      # only soft reaches the target
+    assert paired_outcome(None, 8) == "more"       # only hard reaches it
+    assert paired_outcome(16, 16) == "same"
+    assert paired_outcome(32, 16) == "more"
+    assert paired_outcome(None, None) == "neither"

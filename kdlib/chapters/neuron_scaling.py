@@ -543,17 +543,20 @@ def paired_rows(records: Sequence[dict], regime: str, eps: float, kind: str | No
             bs = int(tau / s["lr"]) if time else int(tau)
             bh = int(tau / h["lr"]) if time else int(tau)
             for fs, fh in zip(s["first"], h["first"]):
-                ms, mh = mstar_at(s["widths"], fs, bs), mstar_at(h["widths"], fh, bh)
-                if ms is None and mh is None:
-                    c["neither"] += 1
-                elif mh is None or (ms is not None and ms < mh):
-                    c["fewer"] += 1
-                elif ms == mh:
-                    c["same"] += 1
-                else:
-                    c["more"] += 1
+                c[paired_outcome(mstar_at(s["widths"], fs, bs), mstar_at(h["widths"], fh, bh))] += 1
         out.append({"budget": float(tau), **c})
     return out
+
+
+def paired_outcome(m_soft: int | None, m_hard: int | None) -> str:
+    """One seed's soft/hard comparison of the needed width m* (None: censored at the budget):
+    ``"fewer"`` when soft needs fewer neurons (or only soft reaches the target), ``"same"``,
+    ``"more"``, or ``"neither"`` when both are censored."""
+    if m_soft is None and m_hard is None:
+        return "neither"
+    if m_hard is None or (m_soft is not None and m_soft < m_hard):
+        return "fewer"
+    return "same" if m_soft == m_hard else "more"
 
 
 def exponent_rows(records: Sequence[dict], *, kinds: Sequence[str] = ("planted", "all"), n_boot: int = 2000,
@@ -775,15 +778,7 @@ def paired_final(records: Sequence[dict], regime: str, kind: str | None = None) 
             continue
         h = ser[(regime, "hard", e, n)]
         for fs, fh in zip(s["first"], h["first"]):
-            ms, mh = mstar_at(s["widths"], fs, s["cap"]), mstar_at(h["widths"], fh, h["cap"])
-            if ms is None and mh is None:
-                c["neither"] += 1
-            elif mh is None or (ms is not None and ms < mh):
-                c["fewer"] += 1
-            elif ms == mh:
-                c["same"] += 1
-            else:
-                c["more"] += 1
+            c[paired_outcome(mstar_at(s["widths"], fs, s["cap"]), mstar_at(h["widths"], fh, h["cap"]))] += 1
     return c
 
 
