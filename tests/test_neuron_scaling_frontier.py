@@ -58,3 +58,22 @@ def test_paired_outcome_counts_each_case():
     assert paired_outcome(16, 16) == "same"
     assert paired_outcome(32, 16) == "more"
     assert paired_outcome(None, None) == "neither"
+
+
+def test_claims_are_strict_only_for_the_default_run():
+    """The prose's claims stop the default run when the records contradict them; a rerun with
+    other parameters gets the list of claims that do not hold for it (Chapter 6 with only the
+    practice regime used to stop with a bare ValueError)."""
+    import pytest
+
+    from kdlib.chapters.neuron_scaling import check_claims, is_default_run
+    from kdlib.experiments import frontier
+    assert is_default_run(frontier.sweep_configs())
+    assert not is_default_run(frontier.sweep_configs(regimes=["practice"]))
+    values = {"a": 1}
+    claims = {"holds": lambda: values["a"] == 1, "fails": lambda: values["a"] == 2,
+              "cannot be evaluated": lambda: values["missing"] > 0}
+    assert check_claims(claims, strict=False) == ["fails", "cannot be evaluated"]
+    with pytest.raises(AssertionError, match="fails; cannot be evaluated"):
+        check_claims(claims, strict=True)
+    assert check_claims({"holds": claims["holds"]}, strict=True) == []

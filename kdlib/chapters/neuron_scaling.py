@@ -14,7 +14,7 @@ steps ``T`` or in gradient-flow time ``eta T``.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -899,3 +899,34 @@ def censored_causes(records: Sequence[dict], kind: str = "mnist") -> list[dict]:
                     "error_at_cap": float(np.median([f[-1] for f in ent["final_error"]])),
                     "kernel_first": ent["kernel_first"], "kernel_steps": ent["kernel_steps"]})
     return out
+
+
+def is_default_run(configs: Sequence[Any]) -> bool:
+    """Whether ``configs`` are the chapter's default sweep, the run its prose describes
+    (compared by record key, so the device and other non-key fields do not matter)."""
+    from kdlib.experiments import frontier
+    from kdlib.results import config_key
+
+    def keys(cs: Sequence[Any]) -> list[str]:
+        return [config_key(frontier.NAME, c) for c in cs]
+
+    return keys(configs) == keys(frontier.sweep_configs())
+
+
+def check_claims(claims: dict[str, Callable[[], bool]], *, strict: bool) -> list[str]:
+    """The qualitative claims of the prose, each a function of the glued values that says
+    whether it holds. ``strict`` (the default run, which the prose describes): a claim that fails
+    raises ``AssertionError`` naming it, so a change in the records that makes the text false
+    stops the build. Otherwise (a papermill rerun with other parameters) the claims that fail,
+    or cannot be evaluated because this run lacks what they speak of, are returned."""
+    failed = []
+    for text, holds in claims.items():
+        try:
+            ok = bool(holds())
+        except (KeyError, ValueError, IndexError, TypeError):
+            ok = False
+        if not ok:
+            failed.append(text)
+    if failed and strict:
+        raise AssertionError("the records contradict the prose: " + "; ".join(failed))
+    return failed
