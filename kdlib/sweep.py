@@ -120,7 +120,11 @@ def experiment_ref(experiment: Any) -> tuple[str, str | None]:
         modname, attr_name = experiment.__name__, None
     else:
         modname, attr_name = None, None
-        for candidate in (getattr(experiment.run, "__module__", None), getattr(experiment.Config, "__module__", None)):
+        # the module that defines the object (a namespace may name it as ``__module__``; a class
+        # instance gives its class's), then the modules of its run and Config
+        candidates = (getattr(experiment, "__module__", None), getattr(experiment.run, "__module__", None),
+                      getattr(experiment.Config, "__module__", None))
+        for candidate in candidates:
             module = sys.modules.get(candidate or "")
             attr_name = next((k for k, v in vars(module).items() if v is experiment), None) if module else None
             if attr_name is not None:

@@ -446,3 +446,14 @@ def test_make_results_recomputes_the_stored_records_through_run_sweep(tmp_path, 
     new = [store.load(sweep_toy.NAME, c) for c in configs]
     assert [r["rows"] for r in new] == [r["rows"] for r in old]
     assert all(n["provenance"]["date"] >= o["provenance"]["date"] for n, o in zip(new, old))
+
+
+def test_a_namespace_experiment_names_its_module():
+    """Chapter 7's settings measurements are a namespace in kdlib.experiments.deep_lead around
+    deep_settings' run: a worker imports it from the module it names (it used to be refused)."""
+    from kdlib.experiments import deep_lead
+    from kdlib.sweep import experiment_ref, import_experiment
+
+    ref = experiment_ref(deep_lead.SETTINGS)
+    assert ref == ("kdlib.experiments.deep_lead", "SETTINGS")
+    assert import_experiment(ref) is deep_lead.SETTINGS

@@ -39,7 +39,8 @@ from kdlib.experiments import deep, deep_settings
 
 NAME = "deep_lead_settings"
 #: The settings measurements of this profile as an experiment of their own.
-SETTINGS = SimpleNamespace(NAME=NAME, Config=deep_settings.Config, run=deep_settings.run)
+# ``__module__`` tells a Dask worker where to import it from (kdlib.sweep.experiment_ref)
+SETTINGS = SimpleNamespace(NAME=NAME, Config=deep_settings.Config, run=deep_settings.run, __module__=__name__)
 #: The profile this rule fills in :data:`kdlib.experiments.deep.PROFILES`.
 PROFILE = "cpu2"
 #: Settings measured (flips and shifts throughout: without them no teacher led at 0.01), at both noise levels.
