@@ -67,10 +67,10 @@ def test_commands_compute_the_records_the_chapter_and_the_rule_read():
     assert got == want and len(want) == len(deep_lead.GRID) * len(deep_lead.NOISE)
 
 
-def test_profile_is_the_rules_pick_once_measured():
+def test_profile_is_the_rules_pick_on_the_stored_measurements():
     records = ResultStore().records(deep_lead.NAME)
-    if len(records) < len(deep_lead.configs()):
-        pytest.skip("the cpu2 settings measurements are not all stored yet")
+    if not any(abs(r["config"]["noise_variance"] - deep_lead.AT) < 1e-9 for r in records):
+        pytest.skip("no cpu2 settings measurement at the rule's noise level is stored")
     pick = deep_lead.choose(deep_lead.summary(records, "bf16"))
     assert pick is not None, "no measured setting qualifies: cpu2 has no basis"
     assert deep.PROFILES[deep_lead.PROFILE] == deep_lead.profile_values(pick)

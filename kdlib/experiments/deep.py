@@ -44,8 +44,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     "cpu": dict(runs=8, max_epochs=12, patience=5, lr=1e-3, weight_decay=5e-4, batch_size=128,
                 width_mult=0.125, train_limit=None, temperature=1.0, augment=True),
     # the teacher-leads profile (issue 25): the pick of kdlib.experiments.deep_lead.choose from the bf16
-    # settings measurements; provisional until those are stored (python -m kdlib.experiments.deep_lead checks)
-    "cpu2": dict(runs=5, max_epochs=30, patience=8, lr=1e-3, weight_decay=5e-4, batch_size=128,
+    # settings measurements (python -m kdlib.experiments.deep_lead checks; tests/test_deep_lead.py asserts it)
+    "cpu2": dict(runs=5, max_epochs=20, patience=5, lr=1e-3, weight_decay=5e-4, batch_size=128,
                  width_mult=0.25, train_limit=None, temperature=1.0, augment=True),
     # a few seconds on a CPU: checks the code path (kdlib.grouped --dry-run, tests), no result
     "smoke": dict(runs=2, max_epochs=2, patience=1, lr=1e-3, weight_decay=5e-4, batch_size=32,
