@@ -118,7 +118,9 @@ class CircleBank:
         self.project = math.isfinite(self.B)
         k = len(self.specs)
         self.first: list[list[list[int]]] = [[[-1] * len(self.eps) for _ in self.widths] for _ in self.seeds]
-        self.final_error = [[math.nan] * len(self.widths) for _ in self.seeds]
+        self._err_all = torch.full((k,), math.nan, dtype=dtype)
+        self._spec_index = {spec: i for i, spec in enumerate(self.specs)}
+        self._eps_t = torch.tensor(self.eps, dtype=torch.float64)
         self.active = torch.ones(k, dtype=torch.bool)
         self.projected = False
         self.row_steps = 0
@@ -144,15 +146,23 @@ class CircleBank:
         remap[ids] = torch.arange(ids.numel())
         self.Wt = self.Wt_all[:, self.rows].contiguous()
         self.W0t = self.W0t_all[:, self.rows].contiguous()
-        self.start = self.start_all[self.rows].contiguous()
-        self.end = self.end_all[self.rows].contiguous()
+        M = int(self.rows.numel())
+        # both ends of every run in one tensor (starts, then ends), tracked together by _track
+        self._ends = torch.cat([self.start_all[self.rows], self.end_all[self.rows]])
+        self.start, self.end = self._ends[:M], self._ends[M:]
+        self._is_end = torch.arange(2 * M) >= M
+        self._row2 = torch.arange(2 * M) % max(M, 1)
         self.coef = self.coef_all[self.rows].contiguous()
         self.rad = self.rad_all[self.rows].contiguous()
         self.base = (remap[self.sid_all[self.rows]] * (self.n + 1)).contiguous()  # offset of the row's student
         self.ka = int(ids.numel())
+        # the targets each active student has not reached yet (a step that reaches none leaves the
+        # Python bookkeeping of _record alone)
+        self._open = torch.tensor([[self.first[self.specs[s][0]][self.specs[s][1]][e] == -1 for e in range(len(self.eps))]
+                                   for s in ids.tolist()], dtype=torch.bool).reshape(self.ka, len(self.eps))
         # buffers, allocated once per compaction (a loop that allocated its arrays at every step would
         # fault their pages in again and again under an allocator that returns freed memory at once)
-        M, K = int(self.rows.numel()), self.ka * (self.n + 1)
+        K = self.ka * (self.n + 1)
         self._cc = torch.ones(3, M, dtype=self.dtype)
         self._ccn = torch.empty(3, M, dtype=self.dtype)
         self._D = torch.empty(3, K, dtype=self.dtype)
@@ -167,23 +177,23 @@ class CircleBank:
         end = torch.argmax((~act & before).to(torch.uint8), dim=1)
         return start, end
 
-    def _track(self, pos: torch.Tensor, inside: bool, max_moves: int = 8) -> None:
-        """Move each boundary ``pos`` (in place) to where the predicate changes along the sorted points:
-        ``inside=True`` (a run's start): point ``pos`` active, ``pos - 1`` not; ``False`` (its end): the
-        reverse. The rows turn little per step, so a few moves of one point suffice; rows not settled
-        after ``max_moves`` moves are found from all their dot products."""
+    def _track(self, max_moves: int = 8) -> None:
+        """Move every run's two ends (in place) to where activity changes along the sorted points: a
+        start has point ``pos`` active and ``pos - 1`` not, an end the reverse. The rows turn little per
+        step, so a few moves of one point suffice; ends not settled after ``max_moves`` moves are
+        found from all their rows' dot products."""
         n = self.n
         x0, x1 = self._x0, self._x1
+        pos, rows, flip = self._ends, self._row2, self._is_end
         todo = None
         for _ in range(max_moves):
-            w0 = self.Wt[0] if todo is None else self.Wt[0].index_select(0, todo)
-            w1 = self.Wt[1] if todo is None else self.Wt[1].index_select(0, todo)
+            r = rows if todo is None else rows.index_select(0, todo)
+            w0, w1 = self.Wt[0].index_select(0, r), self.Wt[1].index_select(0, r)
             cur = pos if todo is None else pos.index_select(0, todo)
+            fl = flip if todo is None else flip.index_select(0, todo)
             prev = torch.remainder(cur - 1, n)
-            a_prev = (w0 * x0.index_select(0, prev) + w1 * x1.index_select(0, prev)) > 0
-            a_cur = (w0 * x0.index_select(0, cur) + w1 * x1.index_select(0, cur)) > 0
-            if not inside:
-                a_prev, a_cur = ~a_prev, ~a_cur
+            a_prev = ((w0 * x0.index_select(0, prev) + w1 * x1.index_select(0, prev)) > 0) != fl
+            a_cur = ((w0 * x0.index_select(0, cur) + w1 * x1.index_select(0, cur)) > 0) != fl
             move = torch.where(a_prev, -1, torch.where(a_cur, 0, 1))
             moving = torch.nonzero(move).flatten()
             if moving.numel() == 0:
@@ -191,8 +201,9 @@ class CircleBank:
             idx = moving if todo is None else todo.index_select(0, moving)
             pos.index_copy_(0, idx, torch.remainder(cur.index_select(0, moving) + move.index_select(0, moving), n))
             todo = idx
-        start, end = self._runs_dense(self.Wt.index_select(1, todo))
-        pos.index_copy_(0, todo, start if inside else end)
+        r = rows.index_select(0, todo)
+        start, end = self._runs_dense(self.Wt.index_select(1, r))
+        pos.index_copy_(0, todo, torch.where(flip.index_select(0, todo), end, start))
 
     def outputs_sorted(self) -> torch.Tensor:
         """``f_s(x_i)`` (active students x points in angle order), by (C1)."""
@@ -235,16 +246,21 @@ class CircleBank:
         return v is not None and v >= 0
 
     def _record(self, f: torch.Tensor) -> bool:
-        """Errors at step ``t``; first steps; stop the students that are done or can no longer be m*."""
-        err = (self.ys * f <= 0).to(self.dtype).mean(1).tolist()
+        """Errors at step ``t``; first steps; stop the students that are done or can no longer be m*.
+        Only a step at which some student reaches a target it had not reached touches the Python
+        lists (``first`` changes only then, and with it whether a student is still needed)."""
+        err = (self.ys * f <= 0).to(self.dtype).mean(1)
+        self._err_all.index_copy_(0, self.ids, err)
+        # compared in float64, as the Python floats of eps are (float32(0.1) > 0.1)
+        hit = (err.to(torch.float64)[:, None] <= self._eps_t) & self._open
+        if not bool(hit.any()):
+            return False
+        self._open &= ~hit
         changed = False
         ids = self.ids.tolist()
-        for j, s in enumerate(ids):
-            si, ki = self.specs[s]
-            self.final_error[si][ki] = err[j]
-            for e, target in enumerate(self.eps):
-                if self.first[si][ki][e] == -1 and err[j] <= target:
-                    self.first[si][ki][e] = self.t
+        for j, e in torch.nonzero(hit).tolist():
+            si, ki = self.specs[ids[j]]
+            self.first[si][ki][e] = self.t
         if not self.early_stop:
             return False
         for s in ids:
@@ -258,6 +274,12 @@ class CircleBank:
                 self.active[s] = False
                 changed = True
         return changed
+
+    @property
+    def final_error(self) -> list[list[float]]:
+        """The training error of every student at the last step it was recorded (``nan``: never)."""
+        e = self._err_all.tolist()
+        return [[e[self._spec_index[(si, ki)]] for ki in range(len(self.widths))] for si in range(len(self.seeds))]
 
     @torch.no_grad()
     def advance(self, max_steps: int) -> "CircleBank":
@@ -292,8 +314,7 @@ class CircleBank:
                 if bool((factor < 1).any()):
                     self.projected = True
                     torch.addcmul(self.W0t, delta, factor, out=self.Wt)
-            self._track(self.start, True)
-            self._track(self.end, False)
+            self._track()
             self.row_steps += int(self.Wt.shape[1])
             self.t += 1
         return self
@@ -308,7 +329,7 @@ class CircleBank:
                     if first[si][ki][e] == -1 and any(self._reached(si, kk, e) for kk in range(ki)):
                         first[si][ki][e] = None
         return BankResult(first=first, steps_run=self.t, row_steps=self.row_steps,
-                          final_error=[list(r) for r in self.final_error], projected=self.projected)
+                          final_error=self.final_error, projected=self.projected)
 
     def weights(self) -> list[list[torch.Tensor]]:
         """``W`` of every student (``[seed][width]``, rows in :func:`kdlib.nets.symmetric_init`'s order)."""

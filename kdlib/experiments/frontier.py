@@ -150,7 +150,7 @@ class Config:
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     cap: int = 900
     growth: float = 4.0
-    max_cap: int = 900 * 4**4
+    max_cap: int = 900 * 4**5
     kernel_max_steps: int = 2**18
     soft_beta: float = 0.1
     delta: float = 0.1
@@ -316,7 +316,7 @@ def run(cfg: Config) -> RunOutput:
 # --------------------------------------------------------------------------- the default sweep
 def sweep_configs(*, d: int = 2, J: int = 2, n_planted: int = 500, thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
                   pairs: Sequence[Sequence[int]] = DEFAULT_PAIRS, n_mnist: int = 500,
-                  regimes: Sequence[str] = REGIMES, cap: int = 900, growth: float = 4.0, max_cap: int = 900 * 4**4,
+                  regimes: Sequence[str] = REGIMES, cap: int = 900, growth: float = 4.0, max_cap: int = 900 * 4**5,
                   mnist_cap: int = 900, **kw) -> list[Config]:
     """Every (dataset, regime) record of the chapter, all validated before anything runs: planted sets
     by the cap rule, MNIST pairs at the stated budget ``mnist_cap``."""
@@ -341,12 +341,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Compute the default sweep through :func:`kdlib.sweep.run_sweep` (gamma records first)."""
     import argparse
     import importlib
-    import os
 
+    from kdlib import registry
     from kdlib.sweep import run_sweep
 
     ap = argparse.ArgumentParser(prog="python -m kdlib.experiments.frontier", description="Chapter 6's frontier sweep")
-    ap.add_argument("--executor", default=os.environ.get("KDLIB_EXECUTOR", "local"))
+    registry.add_executor_argument(ap)
     ap.add_argument("--workers", type=int, default=None)
     ap.add_argument("--regime", action="append", choices=REGIMES)
     args = ap.parse_args(argv)
