@@ -33,8 +33,7 @@ EXPERIMENTS: dict[str, str] = {
     "deep": "kdlib.experiments.deep",                      # Chapter 7
     "deep_settings": "kdlib.experiments.deep_settings",    # Chapter 7
     "deep_speed": "kdlib.experiments.deep_speed",          # Chapter 7
-    # Chapter 7's teacher-leads measurements: deep_settings' Config and run under their own NAME
-    "deep_lead_settings": "kdlib.experiments.deep_lead:SETTINGS",
+    "deep_lead_settings": "kdlib.experiments.deep_lead_settings",  # Chapter 7
 }
 
 #: ``NAME -> NAMEs whose stored records its run reads``: ``margin_teacher`` reads the gamma

@@ -8,6 +8,7 @@ then sleeps ``sleep_s``. ``fail=True`` raises inside the worker.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import time
@@ -59,3 +60,5 @@ def cost_hint(config: Config) -> float:
 
 #: the toy with a cost hint, so that a sweep submits the largest ``x`` first
 HINTED = SimpleNamespace(NAME=NAME, Config=Config, run=run, cost_hint=cost_hint)
+#: The toy as an object whose run names no module of its own (a partial): found by its ``__module__``.
+AS_OBJECT = SimpleNamespace(NAME=NAME, Config=Config, run=functools.partial(run), __module__=__name__)

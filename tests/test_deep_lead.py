@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 
-from kdlib.experiments import deep, deep_lead, deep_settings
+from kdlib.experiments import deep, deep_lead, deep_lead_settings, deep_settings
 from kdlib.results import ResultStore, config_key
 from kdlib.sweep import _parse_set, product_configs
 
@@ -61,10 +61,10 @@ def test_commands_compute_the_records_the_chapter_and_the_rule_read():
     want = {store.path(deep.NAME, c).name for c in deep.sweep(deep_lead.PROFILE)}
     got = {store.path(deep.NAME, c).name for cmd in deep_lead.profile_commands() for c in _configs_of(cmd, deep)}
     assert got == want and len(want) == len(deep.NOISE_VARIANCES)
-    want = {config_key(deep_lead.NAME, c) for c in deep_lead.configs()}
-    got = {config_key(deep_lead.NAME, c) for cmd in deep_lead.settings_commands()
-           for c in _configs_of(cmd, deep_lead.SETTINGS)}
-    assert got == want and len(want) == len(deep_lead.GRID) * len(deep_lead.NOISE)
+    want = {config_key(deep_lead.NAME, c) for c in deep_lead_settings.configs()}
+    got = {config_key(deep_lead.NAME, c) for cmd in deep_lead_settings.commands()
+           for c in _configs_of(cmd, deep_lead_settings)}
+    assert got == want and len(want) == len(deep_lead_settings.GRID) * len(deep_lead_settings.NOISE)
 
 
 def test_profile_is_the_rules_pick_on_the_stored_measurements():

@@ -96,7 +96,7 @@ def test_the_registry_lists_every_module_of_kdlib_experiments_once():
             found[mod.NAME] = mod
     declared = experiment_modules()
     assert {k: v for k, v in declared.items() if k in found} == found
-    # the rest are module-level experiment objects (e.g. deep_lead.SETTINGS), each under its own NAME
+    # the rest are module-level experiment objects (e.g. tests/sweep_toy.AS_OBJECT), each under its own NAME
     assert all(v.NAME == k for k, v in declared.items())
 
 

@@ -449,11 +449,10 @@ def test_make_results_recomputes_the_stored_records_through_run_sweep(tmp_path, 
 
 
 def test_a_namespace_experiment_names_its_module():
-    """Chapter 7's settings measurements are a namespace in kdlib.experiments.deep_lead around
-    deep_settings' run: a worker imports it from the module it names (it used to be refused)."""
-    from kdlib.experiments import deep_lead
+    """An experiment may be an object at the top of a module, not only a module: a worker imports it
+    from the module the object names as ``__module__`` (here its run, a partial, names none)."""
     from kdlib.sweep import experiment_ref, import_experiment
 
-    ref = experiment_ref(deep_lead.SETTINGS)
-    assert ref == ("kdlib.experiments.deep_lead", "SETTINGS")
-    assert import_experiment(ref) is deep_lead.SETTINGS
+    ref = experiment_ref(sweep_toy.AS_OBJECT)
+    assert ref == (sweep_toy.__name__, "AS_OBJECT")
+    assert import_experiment(ref) is sweep_toy.AS_OBJECT

@@ -16,7 +16,7 @@ import statistics
 from typing import Any, Sequence
 
 from kdlib.chapters import deep_networks
-from kdlib.experiments import deep, deep_lead
+from kdlib.experiments import deep, deep_lead, deep_lead_settings
 from kdlib.results import ResultStore
 
 #: Levels where the paper's gains are small (at most 1.3 points) and where they are large (about 8).
@@ -100,10 +100,10 @@ def lead_table(shown: dict[str, tuple[Sequence[deep.Config], Sequence[dict[str, 
 
 def settings_status(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The cpu2 settings measurements (bf16 records of :data:`kdlib.experiments.deep_lead.NAME`):
-    how many of :func:`~kdlib.experiments.deep_lead.configs` are stored, the rule's pick (None when
+    how many of :func:`~kdlib.experiments.deep_lead_settings.configs` are stored, the rule's pick (None when
     nothing qualifies or nothing is measured), whether ``PROFILES["cpu2"]`` holds it, and the
     largest teacher lead measured at noise 0.2 (any stopping rule) with its setting."""
-    want = deep_lead.configs()
+    want = deep_lead_settings.configs()
     held = {(float(r["config"]["noise_variance"]), float(r["config"]["width_mult"])) for r in records}
     n = sum((c.noise_variance, c.width_mult) in held for c in want)
     rows = deep_lead.summary(records, "bf16")

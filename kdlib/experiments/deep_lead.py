@@ -7,10 +7,10 @@ the fast CPU path (bf16 autocast and channels_last, :mod:`kdlib.train_cnn`, abou
 the speed) wider and longer-trained nets fit a CPU budget, and the settings are measured
 again at that speed:
 
-**Measurements** (:data:`SETTINGS`, records in ``results/deep_lead_settings/``): the
+**Measurements** (:mod:`kdlib.experiments.deep_lead_settings`, records in ``results/deep_lead_settings/``): the
 teacher and the *hard* student only (never the soft one, so the choice cannot look at
 soft minus hard), runs 0-2, every epoch's validation and test accuracy and CPU time, for
-each setting of :data:`GRID` at noise 0.01 and 0.2 (:func:`configs`). Same seeds and data
+each setting of its ``GRID`` at noise 0.01 and 0.2 (its ``configs``). Same seeds and data
 as the profile's runs 0-2 (:class:`kdlib.experiments.deep_settings.Config`), so replaying
 early stopping on the curves (:func:`kdlib.experiments.deep_settings.early_stopping`) gives what
 any ``(max_epochs, patience)`` of :data:`CHOICES` would have picked.
@@ -32,25 +32,14 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
-from types import SimpleNamespace
 from typing import Any, Iterable, Sequence
 
-from kdlib.experiments import deep, deep_settings
+from kdlib.experiments import deep, deep_lead_settings, deep_settings
+from kdlib.experiments.deep_lead_settings import MEASURED_RUNS, NAME, configs  # noqa: F401 (the rule reads them)
+from kdlib.experiments.deep_lead_settings import _literal
 
-NAME = "deep_lead_settings"
-#: The settings measurements of this profile as an experiment of their own.
-# ``__module__`` tells a Dask worker where to import it from (kdlib.sweep.experiment_ref)
-SETTINGS = SimpleNamespace(NAME=NAME, Config=deep_settings.Config, run=deep_settings.run, __module__=__name__)
 #: The profile this rule fills in :data:`kdlib.experiments.deep.PROFILES`.
 PROFILE = "cpu2"
-#: Settings measured (flips and shifts throughout: without them no teacher led at 0.01), at both noise levels.
-GRID: tuple[dict[str, Any], ...] = (
-    dict(width_mult=0.125, epochs=40),
-    dict(width_mult=0.25, epochs=40),
-    dict(width_mult=0.5, epochs=30),
-)
-NOISE = (0.01, 0.2)
-MEASURED_RUNS = 3
 #: Stopping rules replayed on the curves: (max_epochs, patience).
 CHOICES: tuple[tuple[int, int], ...] = tuple((e, p) for e in (15, 20, 25, 30, 35, 40) for p in (5, 8, 10) if p < e)
 LEAD_MIN = 5.0
@@ -58,11 +47,6 @@ BUDGET_S = 3 * 3600.0
 RUNS = 5
 #: The noise level the rule looks at.
 AT = 0.01
-
-
-def configs(runs: int = MEASURED_RUNS, **kw: Any) -> list[deep_settings.Config]:
-    """The measurements: every setting of :data:`GRID` at every noise level of :data:`NOISE`."""
-    return [deep_settings.Config(noise_variance=v, runs=runs, augment=True, **g, **kw) for g in GRID for v in NOISE]
 
 
 def cpu_time(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -132,21 +116,6 @@ def profile_commands(profile: str = PROFILE) -> list[str]:
             f"--set extra_temperatures=[{','.join(map(_literal, temps))}]"]
 
 
-def _literal(v: Any) -> str:
-    """``v`` as the Python literal ``--set`` reads back to the same JSON (floats keep their point: 0.0, not 0)."""
-    return repr(float(v)) if isinstance(v, float) else repr(v).replace(" ", "")
-
-
-def settings_commands() -> list[str]:
-    """The ``python -m kdlib.sweep`` commands (one worker) that compute the measurements of :func:`configs`."""
-    out = []
-    for g in GRID:
-        sets = " ".join(f"--set {k}={_literal(v)}" for k, v in g.items())
-        out.append(f"python -m kdlib.sweep {NAME} --executor local --workers 1 --set noise_variance="
-                   f"{','.join(map(_literal, NOISE))} {sets} --set runs={MEASURED_RUNS} --set augment=True")
-    return out
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the stored measurements' summary, the rule's pick and the commands."""
     from kdlib.results import ResultStore
@@ -154,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m kdlib.experiments.deep_lead", description=__doc__.split("\n\n")[0])
     ap.add_argument("--precision", default="bf16", help="use the measurements made in this precision (default bf16)")
     a = ap.parse_args(argv)
-    print("measurements:\n  " + "\n  ".join(settings_commands()))
+    print("measurements:\n  " + "\n  ".join(deep_lead_settings.commands()))
     records = ResultStore().records(NAME)
     held = {(r["config"]["noise_variance"], r["config"]["width_mult"]) for r in records}
     missing = [c for c in configs() if (c.noise_variance, c.width_mult) not in held]

@@ -1,0 +1,48 @@
+"""Chapter 7's settings measurements for the ``cpu2`` profile (issue 25): the teacher and the *hard*
+student only, at the widths of :data:`GRID` and the noise levels of :data:`NOISE`, in the precision
+the profile runs in.
+
+An experiment of its own (``NAME = "deep_lead_settings"``, records in ``results/deep_lead_settings/``)
+with the configuration and the run of :mod:`kdlib.experiments.deep_settings`: runs 0 to
+:data:`MEASURED_RUNS` - 1 with the profile's seeds and data, every epoch's validation and test
+accuracy and CPU time. The rule that reads them, and the profile it picks, are
+:mod:`kdlib.experiments.deep_lead`.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from kdlib.experiments.deep_settings import Config, run
+
+__all__ = ["NAME", "Config", "run", "GRID", "NOISE", "MEASURED_RUNS", "configs", "commands"]
+
+NAME = "deep_lead_settings"
+#: Settings measured (flips and shifts throughout: without them no teacher led at 0.01), at both noise levels.
+GRID: tuple[dict[str, Any], ...] = (
+    dict(width_mult=0.125, epochs=40),
+    dict(width_mult=0.25, epochs=40),
+    dict(width_mult=0.5, epochs=30),
+)
+#: The noise level the rule looks at, and the one that shows whether a lead survives heavy noise.
+NOISE = (0.01, 0.2)
+MEASURED_RUNS = 3
+
+
+def configs(runs: int = MEASURED_RUNS, **kw: Any) -> list[Config]:
+    """The measurements: every setting of :data:`GRID` at every noise level of :data:`NOISE`."""
+    return [Config(noise_variance=v, runs=runs, augment=True, **g, **kw) for g in GRID for v in NOISE]
+
+
+def _literal(v: Any) -> str:
+    """``v`` as the Python literal ``--set`` reads back to the same JSON (floats keep their point: 0.0, not 0)."""
+    return repr(float(v)) if isinstance(v, float) else repr(v).replace(" ", "")
+
+
+def commands() -> list[str]:
+    """The ``python -m kdlib.sweep`` commands (one worker) that compute the measurements of :func:`configs`."""
+    out = []
+    for g in GRID:
+        sets = " ".join(f"--set {k}={_literal(v)}" for k, v in g.items())
+        out.append(f"python -m kdlib.sweep {NAME} --executor local --workers 1 --set noise_variance="
+                   f"{','.join(map(_literal, NOISE))} {sets} --set runs={MEASURED_RUNS} --set augment=True")
+    return out
