@@ -228,12 +228,13 @@ def kernel_gd(x: torch.Tensor, y: torch.Tensor, eps: list[float] | tuple[float, 
         for e_i, e in enumerate(eps):
             if first[e_i] == -1 and err <= e:
                 first[e_i] = t
-        if masks is not None and (t % check_every == 0 or t == max_steps):
+        done = t == max_steps or (all(v >= 0 for v in first) and t >= max(trace_steps, default=0))
+        if masks is not None and (t % check_every == 0 or done):  # the last step is always checked
             s = float(torch.linalg.vector_norm(masks @ (c[:, None] * x), dim=1).max())
             sup = max(sup, s)
             if bind is None and s > B:
                 bind = t
-        if t == max_steps or (all(v >= 0 for v in first) and t >= max(trace_steps, default=0)):
+        if done:
             break
         g = torch.sigmoid(-yd * f).mul_(-yd) if p is None else torch.sigmoid(f).sub_(p)
         c.add_(g, alpha=-step)

@@ -57,6 +57,12 @@ def test_projection_check_and_bad_input():
     tight = kernel_gd(x, y, [1e-3], lr=1.0, max_steps=200, soft_targets=p, B=loose.sup_displacement / 2,
                       check_every=10)
     assert loose.bind_step is None and tight.bind_step is not None and 0 < tight.bind_step <= 200
+    # a run that stops at its targets between two checks is checked at its last step: its sup is that of
+    # checking every step, since the rescaled displacement only grows along these runs
+    early = kernel_gd(x, y, [0.3], lr=2.0, max_steps=400, soft_targets=p, B=10.0, check_every=1000)
+    every = kernel_gd(x, y, [0.3], lr=2.0, max_steps=400, soft_targets=p, B=10.0, check_every=1)
+    assert 0 < early.steps_run < 1000 and early.steps_run % 1000 != 0
+    assert early.sup_displacement > 0 and math.isclose(early.sup_displacement, every.sup_displacement, rel_tol=1e-12)
     assert limit_directions(x).shape == (2 * len(y), 2)
     with pytest.raises(ValueError, match="max_steps"):
         kernel_gd(x, y, [0.1], lr=1.0, max_steps=0)
