@@ -267,6 +267,8 @@ def test_sweep_span_on_hand_made_provenance():
     # first start 10:00 (10:10 - 600 s and 10:12 - 720 s), last end 10:20: 20 minutes for 27 minutes of compute
     assert sp["wall_minutes"] == pytest.approx(20) and sp["compute_minutes"] == pytest.approx(27)
     assert sp["concurrency"] == pytest.approx(27 / 20)
-    assert "20.0 minutes" in neuron_scaling.describe_span(recs) and "10:00" in neuron_scaling.describe_span(recs)
+    vals = neuron_scaling.span_values(recs)
+    assert vals["fr_sweep_start"] == "2026-01-01 10:00" and vals["fr_sweep_end"] == "10:20"
+    assert vals["fr_sweep_records"] == 3 and vals["fr_sweep_wall_min"] == pytest.approx(20)
     with pytest.raises(ValueError):
         neuron_scaling.sweep_span([])

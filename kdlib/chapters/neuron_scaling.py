@@ -384,13 +384,14 @@ def sweep_span(records: Sequence[dict]) -> dict:
             "concurrency": compute / wall if wall > 0 else float("nan")}
 
 
-def describe_span(records: Sequence[dict]) -> str:
-    """One sentence on :func:`sweep_span`, for the chapter."""
+def span_values(records: Sequence[dict]) -> dict[str, Any]:
+    """The glued values of the sentence on :func:`sweep_span`: ``fr_sweep_records`` (how many),
+    ``fr_sweep_start`` (``YYYY-MM-DD HH:MM``) and ``fr_sweep_end`` (``HH:MM``, UTC),
+    ``fr_sweep_wall_min``, ``fr_sweep_compute_min`` and ``fr_sweep_concurrency``."""
     sp = sweep_span(records)
-    return (f"These {len(records)} records were computed between {sp['start']:%Y-%m-%d %H:%M} and "
-            f"{sp['end']:%H:%M} UTC: **{sp['wall_minutes']:.1f} minutes** of wall-clock time for "
-            f"{sp['compute_minutes']:.1f} minutes of compute, {sp['concurrency']:.2f} records at a time "
-            f"on average.")
+    return {"fr_sweep_records": len(records), "fr_sweep_start": f"{sp['start']:%Y-%m-%d %H:%M}",
+            "fr_sweep_end": f"{sp['end']:%H:%M}", "fr_sweep_wall_min": sp["wall_minutes"],
+            "fr_sweep_compute_min": sp["compute_minutes"], "fr_sweep_concurrency": sp["concurrency"]}
 
 
 def cap_errors(records: Sequence[dict], regime: str, mode: str, *, min_seeds: int = 3) -> dict[str, dict]:
