@@ -189,8 +189,8 @@ def test_sweep_configs_validate_everything():
 @pytest.mark.slow
 @pytest.mark.parametrize("regime", ["practice"])
 def test_cheapest_stored_record_regenerates(regime):
-    """Recompute the cheapest stored planted record of a regime (wall time stored in its provenance:
-    seconds in the practice regime; the theory regime's take two minutes or more, too long for the
+    """Recompute the cheapest stored record of a regime (wall time stored in its provenance: seconds for
+    MNIST 0 vs 1 in the practice regime; the theory regime's records take minutes, too long for the
     test suite) from the code and compare every m*.
 
     Tolerance: the same m* (or the same censoring) on at least 90 % of the (label kind, eps, seed) rows,
@@ -202,10 +202,9 @@ def test_cheapest_stored_record_regenerates(regime):
     from kdlib.fit import median_width
     from kdlib.results import ResultStore
 
-    recs = [r for r in ResultStore().records(scaling.NAME)
-            if r["config"]["gamma"]["dataset"] == "planted" and r["config"]["regime"] == regime]
+    recs = [r for r in ResultStore().records(scaling.NAME) if r["config"]["regime"] == regime]
     if not recs:
-        pytest.skip(f"no stored planted scaling record in the {regime} regime")
+        pytest.skip(f"no stored scaling record in the {regime} regime")
     rec = min(recs, key=lambda r: r["provenance"]["wall_time_s"])
     # one thread, as the records were computed: the banks are thousands of small operations per step,
     # which two threads on a busy 2-core machine slow down a hundredfold
