@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["SlopeFit", "median_width", "fit_slope", "crossing"]
+__all__ = ["SlopeFit", "median_width", "fit_slope"]
 
 
 @dataclass(frozen=True)
@@ -90,20 +90,6 @@ def fit_slope(gammas: Sequence[float], widths: Sequence[Sequence[float | int | N
     else:
         lo = hi = math.nan
     return SlopeFit(slope=k, intercept=b, lo=float(lo), hi=float(hi), level=level, points=npts, boot=len(ks))
-
-
-def crossing(xs: Sequence[float], ratios: Sequence[float]) -> float | None:
-    """Where ``ratio(x)`` crosses 1: sorted by ``x``, the first pair of points on strictly opposite sides
-    of 1 with only ties (ratio exactly 1) between them, interpolated linearly in ``log ratio`` against
-    ``log x``; ``None`` if no point lies above 1 or none below (ties alone are not a crossing: the widths
-    sit on a grid, so equal medians are common). Non-finite ratios are skipped."""
-    pts = sorted((float(x), float(r)) for x, r in zip(xs, ratios) if x > 0 and r > 0 and math.isfinite(r))
-    side = [(x, math.log(r)) for x, r in pts if r != 1.0]
-    for (x0, l0), (x1, l1) in zip(side, side[1:]):
-        if l0 * l1 < 0:
-            w = l0 / (l0 - l1)
-            return math.exp(math.log(x0) + w * (math.log(x1) - math.log(x0)))
-    return None
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float]:

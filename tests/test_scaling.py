@@ -7,7 +7,7 @@ import torch
 
 from kdlib.chapters import neuron_scaling
 from kdlib.experiments import scaling, scaling_gamma
-from kdlib.fit import crossing, fit_slope, median_width
+from kdlib.fit import fit_slope, median_width
 from kdlib.nets import StudentBank, StudentSpec
 from kdlib.planted import planted_dataset
 from kdlib.train import PGDConfig, evaluate, train_bank, train_students
@@ -140,16 +140,6 @@ def test_fit_drops_censored_medians():
     assert median_width([None, 8, 4]) == 8
 
 
-def test_crossing():
-    xs = [0.1, 1.0, 10.0]
-    assert crossing(xs, [0.5, 2.0, 4.0]) == pytest.approx(math.sqrt(0.1 * 1.0))
-    assert crossing(xs, [2.0, 3.0, 4.0]) is None
-    # ties at 1 are no crossing, and are skipped between points on opposite sides
-    assert crossing([1.0, 2.0], [1.0, 3.0]) is None
-    assert crossing([1.0, 2.0, 4.0], [0.5, 1.0, 2.0]) == pytest.approx(2.0)
-    assert crossing([4.0, 1.0], [0.25, 4.0]) == pytest.approx(2.0)  # order of the input does not matter
-
-
 # ---------------------------------------------------------------- validation
 @pytest.mark.parametrize("kw, msg", [
     (dict(dataset="planted", t=0.01, widths=(2, 3, 8)), "even width"),
@@ -189,8 +179,8 @@ def test_sweep_configs_validate_everything():
 @pytest.mark.slow
 @pytest.mark.parametrize("regime", ["practice"])
 def test_cheapest_stored_record_regenerates(regime):
-    """Recompute the cheapest stored planted record of a regime (wall time stored in its provenance:
-    seconds in the practice regime; the theory regime's take two minutes or more, too long for the
+    """Recompute the cheapest stored record of a regime (wall time stored in its provenance: seconds for
+    MNIST 0 vs 1 in the practice regime; the theory regime's records take minutes, too long for the
     test suite) from the code and compare every m*.
 
     Tolerance: the same m* (or the same censoring) on at least 90 % of the (label kind, eps, seed) rows,
@@ -202,10 +192,9 @@ def test_cheapest_stored_record_regenerates(regime):
     from kdlib.fit import median_width
     from kdlib.results import ResultStore
 
-    recs = [r for r in ResultStore().records(scaling.NAME)
-            if r["config"]["gamma"]["dataset"] == "planted" and r["config"]["regime"] == regime]
+    recs = [r for r in ResultStore().records(scaling.NAME) if r["config"]["regime"] == regime]
     if not recs:
-        pytest.skip(f"no stored planted scaling record in the {regime} regime")
+        pytest.skip(f"no stored scaling record in the {regime} regime")
     rec = min(recs, key=lambda r: r["provenance"]["wall_time_s"])
     # one thread, as the records were computed: the banks are thousands of small operations per step,
     # which two threads on a busy 2-core machine slow down a hundredfold
@@ -230,10 +219,8 @@ def test_cheapest_stored_record_regenerates(regime):
 
 
 def test_small_sweep_end_to_end(tmp_path, monkeypatch):
-    """A tiny sweep through the store: records, m* consistent with first steps, tables and the figure."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """A tiny sweep through the store: a record per (dataset, regime) and one gamma record per dataset,
+    m* consistent with the first steps, the theory regime's hard radius that of Proposition 5."""
     from kdlib.results import load_or_run_many
 
     monkeypatch.setenv("KDLIB_RESULTS", str(tmp_path))
@@ -249,12 +236,6 @@ def test_small_sweep_end_to_end(tmp_path, monkeypatch):
             if r["mode"] == "hard" and r["regime"] == "theory":
                 assert r["B"] == pytest.approx(2 / r["gamma_lo"] * math.log(2 / (math.log(2) ** 2 * r["eps"])))
             assert r["gamma_lo"] >= r["t"] - 1e-3
-    rows = neuron_scaling.mstar_rows(recs, "practice", 0.05)
-    assert len(rows) == 2 and rows[0]["gamma"] <= rows[1]["gamma"]
-    assert neuron_scaling.fit_rows(recs, n_boot=20)
-    assert neuron_scaling.eps_rows(recs, 0.05, 0.01)
-    assert {r["regime"] for r in neuron_scaling.crossing_rows(recs)} == {"theory", "practice"}
-    neuron_scaling.plot_scaling(recs, 0.01, n=60)
 
 
 def test_sweep_span_on_hand_made_provenance():

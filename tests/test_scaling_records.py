@@ -1,15 +1,18 @@
-"""Chapter 6's stored records (results/scaling_gamma/, results/scaling/) for the default sweep:
-every dataset's certified gamma, every m* against the per-width outcomes it was read from."""
+"""Chapter 6's stored records (results/scaling_gamma/, results/scaling/) that the chapter's frontier
+reads: every dataset's certified gamma, and for the MNIST pairs (whose frontier records read their
+``scaling`` record) every m* against the per-width outcomes it was read from."""
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from kdlib.experiments import scaling, scaling_gamma
-from kdlib.results import ResultStore
+from kdlib.experiments import frontier, scaling, scaling_gamma
+from kdlib.results import ResultStore, config_key
 
-CONFIGS = scaling.sweep_configs()
+FRONTIER = frontier.sweep_configs()
+#: the scaling records the frontier reads: those of its MNIST pairs (planted sets run on the circle)
+CONFIGS = [c.scaling_config() for c in FRONTIER if not c.circle]
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +23,16 @@ def store():
     return ResultStore(Path(__file__).resolve().parent.parent / "results")
 
 
-@pytest.mark.parametrize("g", scaling.gamma_configs(CONFIGS), ids=lambda g: g.label)
+def test_the_frontier_reads_the_mnist_pairs_scaling_records_of_the_default_sweep():
+    """scaling.sweep_configs() (what ``python -m kdlib.experiments.scaling`` computes) is exactly
+    what the frontier reads: one record per MNIST pair and regime, none for planted data."""
+    assert CONFIGS and all(c.gamma.dataset == "mnist" for c in CONFIGS)
+    assert len(CONFIGS) == len(scaling.DEFAULT_PAIRS) * len(scaling.REGIMES)
+    assert sorted(config_key(scaling.NAME, c) for c in scaling.sweep_configs()) == \
+        sorted(config_key(scaling.NAME, c) for c in CONFIGS)
+
+
+@pytest.mark.parametrize("g", scaling.gamma_configs(FRONTIER), ids=lambda g: g.label)
 def test_every_dataset_has_a_certified_gamma_within_ten_percent(store, g):
     rec = store.load(scaling_gamma.NAME, g)
     assert rec is not None, f"no stored gamma record for {g.label}"
