@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 
 from kdlib.experiments.deep import (GPU_ASSUMED_FRACTION, GPU_PEAK_BF16_FLOPS, GPU_PEAK_SOURCE, PROFILES, STUDENT,
                                     TEACHER, Config, make_config, measured_rates, profile_cost)
-from kdlib.fit import mean_sd as _mean_sd
+from kdlib.fit import mean_sd
 from kdlib.experiments.deep_settings import (PROFILE_BUDGET_S, PROFILE_RUNS, SETTINGS_CHOICES, choose_settings, profile_estimate,
                                              settings_summary)
 from kdlib.paper import FIGURE_CIFAR as PAPER_FIGURE  # the paper's values, quoted
@@ -121,9 +121,9 @@ def result_values(records: Sequence[dict[str, Any]], seen: Sequence[int] = (0, 1
     if rec is None:
         raise ValueError(f"no record at noise variance {at}")
     runs = paired_runs(rec)
-    lead, sd = _mean_sd([d["lead"] for d in runs])
+    lead, sd = mean_sd([d["lead"] for d in runs])
     held_runs = [d["run"] for d in runs if d["run"] not in seen]
-    hm, hs = _mean_sd([d["lead"] for d in runs if d["run"] not in seen])
+    hm, hs = mean_sd([d["lead"] for d in runs if d["run"] not in seen])
     out: dict[str, Any] = {"lead_001": lead, "lead_001_sd": sd, "lead_runs": len(runs),
                            "held_first": held_runs[0], "held_last": held_runs[-1], "held_lead_001": hm,
                            "held_lead_001_sd": hs}
@@ -157,13 +157,13 @@ def describe_results(records: Sequence[dict[str, Any]], seen: Sequence[int] = (0
     parts = []
     if rec is not None:
         runs = paired_runs(rec)
-        lead, sd = _mean_sd([d["lead"] for d in runs])
+        lead, sd = mean_sd([d["lead"] for d in runs])
         held_runs = [d["run"] for d in runs if d["run"] not in seen]
         held = [d["lead"] for d in runs if d["run"] not in seen]
         parts.append(f"At σ² = {at:.2f} the teacher leads the hard student by {lead:.1f} ± {sd:.1f} points over "
                      f"{len(runs)} runs (paper: {PAPER_FIGURE[at][0] - PAPER_FIGURE[at][1]:.1f})")
         if held:
-            hm, hs = _mean_sd(held)
+            hm, hs = mean_sd(held)
             parts[-1] += (f"; over runs {held_runs[0]}-{held_runs[-1]} alone, which the settings measurements "
                           f"never saw, by {hm:.1f}" + (f" ± {hs:.1f}" if math.isfinite(hs) else ""))
         parts[-1] += "."
@@ -202,8 +202,8 @@ def knowledge_values(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
                            "gain_hard_r": statistics.correlation(hw, gw)}
     for v in sorted({d["noise_variance"] for d in runs if "gain T=4" in d}):
         at = [d for d in runs if "gain T=4" in d and d["noise_variance"] == v]
-        out[f"t4_gain_{_key(v)}"], out[f"t4_gain_{_key(v)}_sd"] = _mean_sd([d["gain T=4"] for d in at])
-        out[f"t4_vs_t1_{_key(v)}"], out[f"t4_vs_t1_{_key(v)}_sd"] = _mean_sd([d["gain T=4"] - d["gain"] for d in at])
+        out[f"t4_gain_{_key(v)}"], out[f"t4_gain_{_key(v)}_sd"] = mean_sd([d["gain T=4"] for d in at])
+        out[f"t4_vs_t1_{_key(v)}"], out[f"t4_vs_t1_{_key(v)}_sd"] = mean_sd([d["gain T=4"] - d["gain"] for d in at])
     return out
 
 
@@ -272,8 +272,8 @@ def summarize(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
         paper = PAPER_FIGURE.get(round(v, 4))
         s = {"noise_variance": v, "runs": len(runs), "profile": rec["config"]["profile"]}
         for name, k in (("teacher", ("teacher", "hard")), ("hard", ("student", "hard")), ("soft", ("student", "soft"))):
-            s[name], s[name + "_sd"] = _mean_sd(list(acc[k].values()))
-        s["gap"], s["gap_sd"] = _mean_sd(gap)
+            s[name], s[name + "_sd"] = mean_sd(list(acc[k].values()))
+        s["gap"], s["gap_sd"] = mean_sd(gap)
         s["paper_teacher"], s["paper_hard"], s["paper_soft"] = paper if paper else (None, None, None)
         s["paper_gap"] = None if paper is None else paper[2] - paper[1]
         out.append(s)
@@ -391,7 +391,7 @@ def teacher_knowledge(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]
         for k in keys:
             vals = [d[k] for d in runs if d.get(k) is not None]
             if vals:
-                s[k], s[k + "_sd"] = _mean_sd(vals)
+                s[k], s[k + "_sd"] = mean_sd(vals)
         paper = PAPER_FIGURE.get(round(v, 4))
         s["paper_lead"] = None if paper is None else paper[0] - paper[1]
         s["paper_gain"] = None if paper is None else paper[2] - paper[1]

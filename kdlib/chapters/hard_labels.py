@@ -15,8 +15,7 @@ from kdlib import bounds
 # shared with Chapter 4; plot_running_loss and teacher_row are re-exported for Chapter 5's notebook
 from kdlib.chapters.soft_labels import _by_width, _mean, plot_running_loss, task_caption, teacher_row  # noqa: F401
 from kdlib.report import Table
-from kdlib.report import Table as _table
-from kdlib.report import significant as _fmt
+from kdlib.report import significant
 
 
 def hard_table(record: dict) -> Table:
@@ -24,12 +23,12 @@ def hard_table(record: dict) -> Table:
     cfg = record["config"]
     lines = []
     for m, rs in sorted(_by_width(record, "hard").items()):
-        lines.append([str(m), _fmt(rs[0]["B"], 3), str(rs[0]["steps"]), _fmt(rs[0]["steps_required"]), _fmt(_mean(rs, "avg_loss"), 3),
-                      _fmt(cfg["hard_beta"]), _fmt(_mean(rs, "avg_error")), _fmt(_mean(rs, "final_error")),
-                      _fmt(max(r["max_dist_ratio"] for r in rs))])
-    return _table(["<i>m</i>", "<i>B</i>", "<i>T</i> run", "<i>T</i> required", "avg <i>R</i><sup>h</sup>", "β", "avg error",
+        lines.append([str(m), significant(rs[0]["B"], 3), str(rs[0]["steps"]), significant(rs[0]["steps_required"]), significant(_mean(rs, "avg_loss"), 3),
+                      significant(cfg["hard_beta"]), significant(_mean(rs, "avg_error")), significant(_mean(rs, "final_error")),
+                      significant(max(r["max_dist_ratio"] for r in rs))])
+    return Table(["<i>m</i>", "<i>B</i>", "<i>T</i> run", "<i>T</i> required", "avg <i>R</i><sup>h</sup>", "β", "avg error",
                    "final error", "max √<i>m</i>‖Δ<i>W<sub>j</sub></i>‖"], lines,
-                  caption=task_caption(record, f"n = {cfg['n']}, γ = {_fmt(teacher_row(record)['gamma'], 3)}, "
+                  caption=task_caption(record, f"n = {cfg['n']}, γ = {significant(teacher_row(record)['gamma'], 3)}, "
                                                f"β = {cfg['hard_beta']:g}, η = {cfg['hard_lr']:g}"))
 
 
@@ -124,9 +123,9 @@ def practice_table(rows: list[dict], delta: float, c: float = 1.0) -> Table:
             req = bounds.proposition5_for_error(r["n"], c, r["gamma"], r["eps"], delta)
         else:
             raise ValueError(f"mode must be 'soft' or 'hard', got {r['mode']!r}")
-        lines.append([r["task"], r["mode"], str(r["n"]), _fmt(r["gamma"]), _fmt(r["eps"]), _fmt(req.width), _fmt(req.steps),
-                      str(r["width_used"]), _fmt(req.width / r["width_used"]), r["source"]])
-    return _table(["task", "labels", "<i>n</i>", "γ", "ε", "<i>m</i> required", "<i>T</i> required", "<i>m</i> used",
+        lines.append([r["task"], r["mode"], str(r["n"]), significant(r["gamma"]), significant(r["eps"]), significant(req.width), significant(req.steps),
+                      str(r["width_used"]), significant(req.width / r["width_used"]), r["source"]])
+    return Table(["task", "labels", "<i>n</i>", "γ", "ε", "<i>m</i> required", "<i>T</i> required", "<i>m</i> used",
                    "ratio", "<i>m</i> used from"], lines)
 
 

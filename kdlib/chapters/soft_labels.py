@@ -12,8 +12,7 @@ import math
 
 from kdlib import bounds
 from kdlib.report import Table
-from kdlib.report import Table as _table  # noqa: F401  (the tables of Chapters 4 and 5 are kdlib.report.Table)
-from kdlib.report import significant as _fmt
+from kdlib.report import significant
 
 
 def _rows(record: dict, kind: str, **match) -> list[dict]:
@@ -30,9 +29,9 @@ def teacher_table(records: list[dict]) -> Table:
     lines = []
     for rec in records:
         t = teacher_row(rec)
-        lines.append([rec["config"]["task"], str(t["n"]), _fmt(t["gamma"]), f"[{_fmt(t['gamma_interval_lo'])}, {_fmt(t['gamma_interval_hi'])}]",
-                      _fmt(t["margin_median"]), _fmt(t["z_abs_max"]), _fmt(t["z_se_max"], 1), _fmt(t["init_kl"])])
-    return _table(["task", "<i>n</i>", "γ = min<sub><i>i</i></sub> <i>y<sub>i</sub> z<sub>i</sub></i>", "asymptotic 3 s.e. interval for γ",
+        lines.append([rec["config"]["task"], str(t["n"]), significant(t["gamma"]), f"[{significant(t['gamma_interval_lo'])}, {significant(t['gamma_interval_hi'])}]",
+                      significant(t["margin_median"]), significant(t["z_abs_max"]), significant(t["z_se_max"], 1), significant(t["init_kl"])])
+    return Table(["task", "<i>n</i>", "γ = min<sub><i>i</i></sub> <i>y<sub>i</sub> z<sub>i</sub></i>", "asymptotic 3 s.e. interval for γ",
                    "median <i>y<sub>i</sub> z<sub>i</sub></i>", "max |<i>z<sub>i</sub></i>|", "max s.e.",
                    "<i>R</i><sup>KL</sup>(<i>W</i>(0))"], lines)
 
@@ -50,10 +49,10 @@ def lemma6_table(record: dict) -> Table:
         rs = _rows(record, "lemma6", width=m)
         worst = max(r["max_dev"] for r in rs)
         r_lemma, r_hoeff = _lemma6_radii(record, m)
-        lines.append([str(m), _fmt(sum(r["mean_dev"] for r in rs) / len(rs)), _fmt(worst), _fmt(worst * math.sqrt(m)),
-                      _fmt(r_lemma), _fmt(r_hoeff), "yes" if worst <= r_lemma else "no"])
+        lines.append([str(m), significant(sum(r["mean_dev"] for r in rs) / len(rs)), significant(worst), significant(worst * math.sqrt(m)),
+                      significant(r_lemma), significant(r_hoeff), "yes" if worst <= r_lemma else "no"])
     cfg = record["config"]
-    return _table(["<i>m</i>", "mean dev", "max dev", "max dev·√<i>m</i>", "Lemma 6 radius", "Hoeffding radius",
+    return Table(["<i>m</i>", "mean dev", "max dev", "max dev·√<i>m</i>", "Lemma 6 radius", "Hoeffding radius",
                    "within Lemma 6"], lines, caption=task_caption(record, f"n = {cfg['n']}, δ = {cfg['delta']:g}"))
 
 
@@ -75,7 +74,7 @@ def _run_settings(record: dict, mode: str) -> list[str]:
     cfg = record["config"]
     r = _rows(record, "train", mode=mode)[0]
     beta = cfg["beta"] if mode == "soft" else cfg["hard_beta"]
-    return [f"{mode} runs: n = {cfg['n']}, β = {beta:g}, B = {_fmt(r['B'], 3)}, η = {r['lr']:.4g}, T = {r['steps']}"]
+    return [f"{mode} runs: n = {cfg['n']}, β = {beta:g}, B = {significant(r['B'], 3)}, η = {r['lr']:.4g}, T = {r['steps']}"]
 
 
 def _mean(rs: list[dict], key: str) -> float:
@@ -87,11 +86,11 @@ def soft_table(record: dict) -> Table:
     cfg = record["config"]
     lines = []
     for m, rs in sorted(_by_width(record, "soft").items()):
-        lines.append([str(m), _fmt(_mean(rs, "init_loss"), 3), _fmt(_mean(rs, "avg_loss"), 3), _fmt(cfg["beta"]),
+        lines.append([str(m), significant(_mean(rs, "init_loss"), 3), significant(_mean(rs, "avg_loss"), 3), significant(cfg["beta"]),
                       "yes" if all(r["avg_loss"] <= cfg["beta"] for r in rs) else "no",
-                      _fmt(_mean(rs, "avg_error")), _fmt(_mean(rs, "final_error")),
-                      _fmt(max(r["max_dist_ratio"] for r in rs)), _fmt(max(r["lemma3_max_ratio"] for r in rs))])
-    return _table(["<i>m</i>", "<i>R</i><sup>KL</sup>(<i>W</i>(0))", "avg <i>R</i><sup>KL</sup>", "β", "≤ β", "avg error",
+                      significant(_mean(rs, "avg_error")), significant(_mean(rs, "final_error")),
+                      significant(max(r["max_dist_ratio"] for r in rs)), significant(max(r["lemma3_max_ratio"] for r in rs))])
+    return Table(["<i>m</i>", "<i>R</i><sup>KL</sup>(<i>W</i>(0))", "avg <i>R</i><sup>KL</sup>", "β", "≤ β", "avg error",
                    "final error", "max √<i>m</i>‖Δ<i>W<sub>j</sub></i>‖", "Lemma 3 ratio"], lines,
                   caption=task_caption(record, *_run_settings(record, "soft")))
 
@@ -101,9 +100,9 @@ def gap_table(record: dict) -> Table:
     lines = []
     for m, rs in sorted(_by_width(record, "soft").items()):
         g = {k: max(r[f"gap_{k}"] for r in rs) for k in ("term1", "term2", "lemma6", "gap", "changed_frac")}
-        lines.append([str(m), _fmt(g["term1"]), _fmt(g["term2"]), _fmt(g["lemma6"]), _fmt(g["gap"]),
-                      _fmt(g["changed_frac"]), _fmt(rs[0]["activation_bound"])])
-    return _table(["<i>m</i>", "activation term 1", "activation term 2", "Lemma 6 term", "gap", "changed rows",
+        lines.append([str(m), significant(g["term1"]), significant(g["term2"]), significant(g["lemma6"]), significant(g["gap"]),
+                      significant(g["changed_frac"]), significant(rs[0]["activation_bound"])])
+    return Table(["<i>m</i>", "activation term 1", "activation term 2", "Lemma 6 term", "gap", "changed rows",
                    "bound on changed"], lines, caption=task_caption(record, *_run_settings(record, "soft")))
 
 
@@ -115,8 +114,8 @@ def requirements_table(n: int, gamma: float, beta: float, eps: float, delta: flo
         reqs.append(bounds.corollary4(n, c, gamma, eps, delta, form=form))
         reqs.append(bounds.proposition5_for_error(n, c, gamma, eps, delta, form=form))
     reqs.sort(key=lambda r: (r.result, r.form))
-    lines = [[r.result, r.form, _fmt(r.width), _fmt(r.lr), _fmt(r.steps), _fmt(r.radius), _fmt(r.loss_target)] for r in reqs]
-    return _table(["result", "form", "width <i>m</i>", "step η", "steps <i>T</i>", "radius <i>B</i>", "loss target"], lines)
+    lines = [[r.result, r.form, significant(r.width), significant(r.lr), significant(r.steps), significant(r.radius), significant(r.loss_target)] for r in reqs]
+    return Table(["result", "form", "width <i>m</i>", "step η", "steps <i>T</i>", "radius <i>B</i>", "loss target"], lines)
 
 
 def plot_lemma6(records: list[dict], ax) -> None:
@@ -167,7 +166,7 @@ def plot_running_loss(record: dict, mode: str, ax, seed: int | None = None) -> N
     ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3), useMathText=True)
     ax.set_xlabel("iteration $t$")
     ax.set_ylabel(("averaged KL " if mode == "soft" else "averaged logistic loss ") + "(nats)")
-    reached = "reached" if lo <= target else f"not reached; lowest {_fmt(lo)}"
+    reached = "reached" if lo <= target else f"not reached; lowest {significant(lo)}"
     ax.set_title(f"{mode} labels, {cfg['task']} task, $n$ = {cfg['n']}\ntarget $\\beta$ = {target:g} ({reached})")
     ax.legend()
     fig = ax.figure

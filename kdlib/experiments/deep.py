@@ -25,7 +25,7 @@ import torch
 
 from kdlib.cifar import load_cat_dog, source_notice
 from kdlib.data import check_variance, resolve_device
-from kdlib.losses import softmax_confidence as _confidence
+from kdlib.losses import softmax_confidence
 from kdlib.results import ResultStore, RunOutput
 from kdlib.train_cnn import CNNTrainConfig, accuracy, predict_logits, resolve_precision, train_classifier
 from kdlib.paper import FIGURE_CIFAR as PAPER_FIGURE  # the paper's values, quoted
@@ -221,7 +221,7 @@ def run(config: Config) -> RunOutput:
         t_logits = predict_logits(teacher, data.train.x, precision=prec)  # once per dataset
         row = _row(config, r, "teacher", "hard", teacher, res, data, prec)
         row["train_acc"] = round(100.0 * float((t_logits.argmax(1) == data.train.y).float().mean()), 4)
-        row["train_confidence"] = round(_confidence(t_logits), 6)
+        row["train_confidence"] = round(softmax_confidence(t_logits), 6)
         rows.append(row)
         specs = {"teacher": teacher.describe(), "teacher_params": n_parameters(teacher)}
         for mode, temp in students:
@@ -233,7 +233,7 @@ def run(config: Config) -> RunOutput:
             row = _row(config, r, "student", mode, student, res, data, prec)
             if temp is not None:
                 row["temperature"] = temp
-                row["label_confidence"] = round(_confidence(t_logits, temp), 6)
+                row["label_confidence"] = round(softmax_confidence(t_logits, temp), 6)
             rows.append(row)
             specs.update(student=student.describe(), student_params=n_parameters(student))
         seeds += [r, 1000 + r, 2000 + r]

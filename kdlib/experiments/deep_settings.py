@@ -21,7 +21,7 @@ import torch
 from kdlib.cifar import load_cat_dog, source_notice
 from kdlib.data import check_variance, resolve_device
 from kdlib.experiments.deep import NOISE_VARIANCES, STUDENT, TEACHER
-from kdlib.fit import mean_sd as _mean_sd
+from kdlib.fit import mean_sd
 from kdlib.results import RunOutput
 from kdlib.train_cnn import CNNTrainConfig, accuracy, resolve_precision, train_classifier
 from kdlib.validate import in_interval, integer, optional_integer
@@ -169,7 +169,7 @@ def settings_summary(records: Iterable[dict[str, Any]], choices: Sequence[tuple[
                 s[name] = statistics.fmean(acc[(role, r)] for r in runs)
                 s[name + "_epochs"] = statistics.fmean(picks[(role, r)][1] for r in runs)
                 s[name + "_seconds"] = statistics.fmean(secs[(role, r)] for r in runs)
-            s["lead"], s["lead_sd"] = _mean_sd(lead)
+            s["lead"], s["lead_sd"] = mean_sd(lead)
             s["run_seconds"] = s["teacher_seconds"] + 2 * s["hard_seconds"]
             out.append(s)
     return sorted(out, key=lambda s: (s["augment"], s["width_mult"], s["n_train"], s["max_epochs"], s["patience"]))
