@@ -115,96 +115,174 @@ def settings_status(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "best_high": best_high}
 
 
+def _at(rows: Sequence[dict[str, Any]], v: float) -> dict[str, Any] | None:
+    return next((s for s in rows if abs(s["noise_variance"] - v) < 1e-9), None)
+
+
+def gain_word(gain: float, se: float) -> str:
+    """How the prose names a soft-minus-hard difference: ``"a gain"`` or ``"a loss"`` beyond two
+    standard errors of zero, else ``"no clear difference"`` (``"one run"`` without an error bar)."""
+    if not math.isfinite(se):
+        return "one run"
+    return "a gain" if gain > 2 * se else "a loss" if gain < -2 * se else "no clear difference"
+
+
 def prose_values(cpu: Sequence[dict[str, Any]], cpu2: Sequence[dict[str, Any]], cpu2_configs: Sequence[deep.Config],
                  settings: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The values the section's prose quotes (glued): the small profile's lead at 0.01, the paper's
-    lead there, how much of cpu2 and of its measurements is stored, and cpu2's lead at 0.01 when stored
-    ("—" when not). Numbers are rounded to 1 decimal (points) and returned as ``float``/``int``/``str``."""
-    def at(rows: list[dict[str, Any]], v: float) -> dict[str, Any] | None:
-        return next((s for s in rows if abs(s["noise_variance"] - v) < 1e-9), None)
+    """The values the section's prose quotes (glued; ``"—"`` where the records lack them), as
+    ``float``/``int``/``str``:
 
-    small = at(lead_rows(cpu), 0.01)
-    big = at(lead_rows(cpu2), 0.01)
+    - the small ``cpu`` profile's lead at 0.01 (``cpu_lead_001``, ``_se``, ``cpu_runs``) and the paper's;
+    - what is stored (``settings_measured`` of ``settings_wanted``, ``cpu2_levels`` of ``cpu2_levels_wanted``);
+    - the rule (``lead_min``, ``budget_h``, ``profile_runs``) and its pick on the measurements
+      (``pick_width``, ``pick_max_epochs``, ``pick_patience``, ``pick_lead``, ``pick_lead_sd``,
+      ``pick_runs``, ``pick_profile_h``), and the largest lead measured at 0.2 (``high_best_*``);
+    - per noise level ``<k>`` (0.01 -> ``001``) of ``cpu2``: the teacher's lead and the soft student's
+      gain, mean and standard error over the paired runs (``cpu2_lead_<k>``, ``cpu2_lead_<k>_se``,
+      ``cpu2_gain_<k>``, ``cpu2_gain_<k>_se``), and :func:`gain_word` of the gain (``cpu2_word_<k>``);
+    - the paper's lead and gain per level (``paper_lead_<k>``, ``paper_gain_<k>``, read off its figure);
+    - the lead at 0.01 over the runs the settings measurements used (``cpu2_seen_lead_001``) and over
+      those they never used (``cpu2_held_*``), and the
+      number of runs at which the paper's gain at 0.01 would lie two standard errors from zero at the
+      spread of the gains measured there (``cpu2_runs_to_resolve_001`` = ceil((2 sd / gain_paper)^2));
+    - counts over the levels: gains and losses beyond two standard errors (``cpu2_gains``,
+      ``cpu2_losses``), levels where the teacher leads by more than two standard errors
+      (``cpu2_leading``), the smallest lead (``cpu2_lead_min``) and the measured CPU-hours of its
+      records (``cpu2_cpu_h``, the sum of their nets' training CPU time);
+    - its teachers (``cpu2_teachers``): how many were still improving at the epoch cap (best epoch the
+      last allowed, ``cpu2_teachers_capped``) and how many the patience stopped before it
+      (``cpu2_teachers_stopped``)."""
+    from kdlib.chapters.deep_networks import _key, paired_runs
+    from kdlib.experiments import deep_lead_settings
+
+    dash = "—"
+    small = _at(lead_rows(cpu), 0.01)
+    rows = lead_rows(cpu2)
     st = settings_status(settings)
     paper = deep.PAPER_FIGURE[0.01]
-    return {
-        "cpu_lead_001": "—" if small is None else round(small["lead"], 1),
-        "cpu_lead_001_se": "—" if small is None else round(small["lead_se"], 1),
-        "cpu_runs": "—" if small is None else small["runs"],
+    out: dict[str, Any] = {
+        "cpu_lead_001": dash if small is None else round(small["lead"], 1),
+        "cpu_lead_001_se": dash if small is None else round(small["lead_se"], 1),
+        "cpu_runs": dash if small is None else small["runs"],
         "paper_lead_001": round(paper[0] - paper[1], 1),
         "cpu2_levels": len(cpu2),
         "cpu2_levels_wanted": len(cpu2_configs),
-        "cpu2_lead_001": "—" if big is None else round(big["lead"], 1),
-        "cpu2_lead_001_se": "—" if big is None else round(big["lead_se"], 1),
         "settings_measured": st["measured"],
         "settings_wanted": st["wanted"],
         "lead_min": deep_lead.LEAD_MIN,
         "budget_h": round(deep_lead.BUDGET_S / 3600, 1),
         "profile_runs": deep_lead.RUNS,
     }
-
-
-def verdict(cpu2: Sequence[dict[str, Any]], cpu2_configs: Sequence[deep.Config],
-            settings: Sequence[dict[str, Any]]) -> str:
-    """Markdown: what the stored cpu2 records say, and only that. The claim at low noise is
-    tested if the teacher leads by at least the rule's 5 points at 0.01; a soft-minus-hard
-    gain counts as a gain or a loss only when it is more than two standard errors from zero.
-    At high noise the records can speak only where the teacher leads by more than two standard
-    errors there too. Incomplete records are named as such."""
-    st = settings_status(settings)
-    parts = []
-    if st["measured"] < st["wanted"]:
-        parts.append(f"The settings measurements for this profile are incomplete ({st['measured']} of "
-                     f"{st['wanted']} stored), so its settings are not yet the rule's choice but a provisional guess.")
-    elif st["pick"] is None:
-        parts.append(f"No measured setting has a teacher that leads by {deep_lead.LEAD_MIN:g} points at σ² = 0.01 "
-                     f"within {deep_lead.BUDGET_S / 3600:g} CPU-hours: this profile has no basis on this machine.")
-    elif not st["profile_matches"]:
-        parts.append("The rule's choice differs from the settings of the `cpu2` profile in the code; "
-                     "the records below do not follow the rule.")
+    pick = st["pick"]
+    for k, f in (("width", "width_mult"), ("max_epochs", "max_epochs"), ("patience", "patience"), ("lead", "lead"),
+                 ("lead_sd", "lead_sd"), ("runs", "runs")):
+        out[f"pick_{k}"] = dash if pick is None else (round(pick[f], 1) if k.startswith("lead") else pick[f])
+    out["pick_profile_h"] = dash if pick is None else round(pick["profile_s"] / 3600, 2)
+    b = st["best_high"]
+    for k, f in (("lead", "lead"), ("lead_sd", "lead_sd"), ("width", "width_mult"), ("max_epochs", "max_epochs"),
+                 ("patience", "patience")):
+        out[f"high_best_{k}"] = dash if b is None else (round(b[f], 1) if k.startswith("lead") else b[f])
+    for v in deep.NOISE_VARIANCES:
+        s, k = _at(rows, v), _key(v)
+        out[f"cpu2_lead_{k}"] = dash if s is None else round(s["lead"], 1)
+        out[f"cpu2_lead_{k}_se"] = dash if s is None else round(s["lead_se"], 1)
+        out[f"cpu2_gain_{k}"] = dash if s is None else round(s["gain"], 1)
+        out[f"cpu2_gain_{k}_se"] = dash if s is None else round(s["gain_se"], 1)
+        out[f"cpu2_word_{k}"] = dash if s is None else gain_word(s["gain"], s["gain_se"])
+        fig = deep.PAPER_FIGURE.get(round(v, 4))
+        out[f"paper_lead_{k}"] = dash if fig is None else round(fig[0] - fig[1], 1)
+        out[f"paper_gain_{k}"] = dash if fig is None else round(fig[2] - fig[1], 1)
+    rec = next((r for r in cpu2 if abs(float(r["config"]["noise_variance"]) - 0.01) < 1e-9), None)
+    held = [] if rec is None else [d for d in paired_runs(rec) if d["run"] >= deep_lead_settings.MEASURED_RUNS]
+    seen = [] if rec is None else [d["lead"] for d in paired_runs(rec) if d["run"] < deep_lead_settings.MEASURED_RUNS]
+    out["cpu2_seen_lead_001"] = round(statistics.fmean(seen), 1) if seen else dash
+    if held:
+        m, se = _mean_se([d["lead"] for d in held])
+        out.update(cpu2_held_lead_001=round(m, 1), cpu2_held_lead_001_se=round(se, 1) if math.isfinite(se) else dash,
+                   cpu2_held_first=held[0]["run"], cpu2_held_last=held[-1]["run"])
     else:
-        p = st["pick"]
-        parts.append(f"The rule chose width ×{p['width_mult']:g}, at most {p['max_epochs']} epochs with patience "
-                     f"{p['patience']} (teacher lead {p['lead']:.1f} ± {p['lead_sd']:.1f} points on runs 0-"
-                     f"{p['runs'] - 1} at σ² = 0.01; estimated {p['profile_s'] / 3600:.1f} CPU-hours).")
-    if st["best_high"] is not None:
-        b = st["best_high"]
-        parts.append(f"At σ² = 0.20 the largest teacher lead measured is {b['lead']:.1f} ± {b['lead_sd']:.1f} points "
-                     f"(width ×{b['width_mult']:g}, at most {b['max_epochs']} epochs, patience {b['patience']}).")
-    if not cpu2:
-        parts.append(f"No `cpu2` record is stored yet (0 of {len(cpu2_configs)} noise levels): this section has "
-                     "nothing to conclude.")
-        return " ".join(parts)
-    rows = lead_rows(cpu2)
-    if len(cpu2) < len(cpu2_configs):
-        parts.append(f"Only {len(cpu2)} of {len(cpu2_configs)} noise levels are stored; what follows covers those.")
-    first = next((s for s in rows if abs(s["noise_variance"] - 0.01) < 1e-9), None)
-    if first is not None:
-        ok = first["lead"] >= deep_lead.LEAD_MIN
-        parts.append(f"At σ² = 0.01 the teacher leads the hard student by {first['lead']:.1f} ± "
-                     f"{first['lead_se']:.1f} points over {first['runs']} runs (paper {first['paper_lead']:.1f}), "
-                     + ("so at low noise it knows more than the labels and the claim can be tested there."
-                        if ok else f"less than the {deep_lead.LEAD_MIN:g} points the profile was chosen for."))
+        out.update(cpu2_held_lead_001=dash, cpu2_held_lead_001_se=dash, cpu2_held_first=dash, cpu2_held_last=dash)
+    out["cpu2_runs"] = dash if not rows else min(s["runs"] for s in rows)
+    # runs that would put the paper's gain at 0.01 two standard errors from zero, at the spread measured there
+    s = _at(rows, 0.01)
+    if s is not None and math.isfinite(s["gain_se"]) and deep.PAPER_FIGURE[0.01][2] > deep.PAPER_FIGURE[0.01][1]:
+        sd = s["gain_se"] * math.sqrt(s["runs"])
+        out["cpu2_runs_to_resolve_001"] = math.ceil((2 * sd / (deep.PAPER_FIGURE[0.01][2] - deep.PAPER_FIGURE[0.01][1])) ** 2)
+    else:
+        out["cpu2_runs_to_resolve_001"] = dash
+    out["cpu2_gains"] = sum(gain_word(s["gain"], s["gain_se"]) == "a gain" for s in rows)
+    out["cpu2_losses"] = sum(gain_word(s["gain"], s["gain_se"]) == "a loss" for s in rows)
+    out["cpu2_leading"] = sum(math.isfinite(s["lead_se"]) and s["lead"] > 2 * s["lead_se"] for s in rows)
+    out["cpu2_lead_min"] = dash if not rows else round(min(s["lead"] for s in rows), 1)
+    teachers = [(row, int(r["config"]["max_epochs"])) for r in cpu2 for row in r["rows"] if row["model"] == "teacher"]
+    out["cpu2_teachers"] = len(teachers)
+    # still improving at the epoch cap (best epoch = the last allowed), and stopped early by the patience
+    out["cpu2_teachers_capped"] = sum(row.get("best_epoch") == cap for row, cap in teachers)
+    out["cpu2_teachers_stopped"] = sum(row.get("epochs_run", cap) < cap for row, cap in teachers)
+    secs = sum(row.get("train_cpu_seconds", row["train_seconds"]) for r in cpu2 for row in r["rows"])
+    out["cpu2_cpu_h"] = dash if not cpu2 else round(secs / 3600, 2)
+    return out
 
-    def say(s: dict[str, Any]) -> str:
-        g, se = s["gain"], s["gain_se"]
-        word = ("a gain" if g > 2 * se else "a loss" if g < -2 * se else "within two standard errors of zero") \
-            if math.isfinite(se) else "one run, no error bar"
-        return f"{s['noise_variance']:.2f}: {g:+.1f} ± {se:.1f} ({word})"
 
-    low = [s for s in rows if any(abs(s["noise_variance"] - v) < 1e-9 for v in LOW_NOISE)]
-    high = [s for s in rows if any(abs(s["noise_variance"] - v) < 1e-9 for v in HIGH_NOISE)]
-    if low:
-        parts.append("Soft minus hard at low noise, per σ²: " + "; ".join(say(s) for s in low) + ".")
-    if high:
-        leads = [s for s in high if math.isfinite(s["lead_se"]) and s["lead"] > 2 * s["lead_se"]]
-        parts.append("At high noise: " + "; ".join(say(s) for s in high) + ". "
-                     + ("The teacher leads there by more than two standard errors at "
-                        + ", ".join(f"{s['noise_variance']:.2f} ({s['lead']:.1f} ± {s['lead_se']:.1f})" for s in leads)
-                        + ", so these levels speak to the paper's large gains too."
-                        if leads else "The teacher does not lead by more than two standard errors there, so these "
-                        "levels cannot test the paper's large high-noise gains."))
-    return " ".join(parts)
+def claims(values: dict[str, Any]) -> dict[str, bool]:
+    """The qualitative statements of the section's prose about the stored ``cpu2`` records, as checks
+    on its glued ``values`` (of :func:`prose_values` and, prefixed ``cpu2_``,
+    :func:`kdlib.chapters.deep_networks.knowledge_values`): each must hold, or the prose is wrong."""
+    v = values
+    return {
+        # "less than the 5 points the profile was chosen for, and less than the paper's"
+        "lead at 0.01 below the rule's minimum": v["cpu2_lead_001"] < v["lead_min"],
+        "lead at 0.01 below the paper's": v["cpu2_lead_001"] < v["paper_lead_001"],
+        # "though more than the small profile's"
+        "lead at 0.01 above the small profile's": v["cpu2_lead_001"] > v["cpu_lead_001"],
+        # "The runs the rule saw repeat its measurement" (same seeds and data; rounded to 0.1)
+        "the seen runs repeat the measurement": abs(v["cpu2_seen_lead_001"] - v["pick_lead"]) <= 0.1,
+        # "runs ..., which it never saw, lead by <less>"
+        "the unseen runs lead by less": v["cpu2_held_lead_001"] < v["pick_lead"],
+        # "<n> were still improving at the epoch cap and <n> were stopped by the patience before it"
+        "teachers cut short both ways": v["cpu2_teachers_capped"] > 0 and v["cpu2_teachers_stopped"] > 0,
+        # "... at sigma^2 = 0 and ... at 0.01: no clear difference"
+        "no clear difference at low noise": v["cpu2_word_000"] == v["cpu2_word_001"] == "no clear difference",
+        # "Under heavy noise the teacher leads by only ...": under a quarter of the paper's lead
+        "high-noise leads a fraction of the paper's": all(v[f"cpu2_lead_{k}"] < v[f"paper_lead_{k}"] / 4
+                                                           for k in ("010", "020")),
+        # "the soft student's gain at 0.2 is far below the paper's": more than two standard errors below
+        "gain at 0.2 far below the paper's": v["cpu2_gain_020"] + 2 * v["cpu2_gain_020_se"] < v["paper_gain_020"],
+        # "the one gain, at sigma^2 = 0.2, ..., just past two standard errors"
+        "the one gain is at 0.2": v["cpu2_gains"] == 1 and v["cpu2_word_020"] == "a gain"
+                                  and v["cpu2_gain_020"] < 3 * v["cpu2_gain_020_se"],
+        # "a weak hard student makes the gain large, but so, less strongly, does a strong teacher"
+        "within levels the gain goes against the hard student, with the teacher":
+            v["cpu2_gain_hard_r"] < 0 < v["cpu2_gain_teacher_r"] < abs(v["cpu2_gain_hard_r"]),
+        "the gain follows the lead": v["cpu2_gain_lead_r"] > 0,
+        # "A temperature of 4 again adds nothing": T=4 - T=1 within one sd of zero or below
+        "T = 4 adds nothing": all(v[f"cpu2_t4_vs_t1_{k}"] < v[f"cpu2_t4_vs_t1_{k}_sd"] for k in ("010", "020")),
+    }
+
+
+def runs_table(records: Sequence[dict[str, Any]], at: float = 0.01) -> "Table":
+    """Every run of the record at noise ``at``: test accuracy of the teacher and of both students, the
+    teacher's lead and the soft student's gain (points), the epochs each net ran and its best epoch, and
+    whether the settings measurements saw the run (runs below
+    :data:`kdlib.experiments.deep_lead_settings.MEASURED_RUNS`, same seeds and data)."""
+    from kdlib.chapters.deep_networks import paired_runs
+    from kdlib.experiments import deep_lead_settings
+    from kdlib.report import Table
+
+    rec = next((r for r in records if abs(float(r["config"]["noise_variance"]) - at) < 1e-9), None)
+    if rec is None:
+        return Table(["run"], [], caption=f"no record at σ² = {at:g}")
+    epochs = {(r["run"], "teacher" if r["model"] == "teacher" else r["mode"]): (r.get("epochs_run", "?"), r.get("best_epoch", "?"))
+              for r in rec["rows"]}
+    rows = []
+    for d in paired_runs(rec):
+        ep = [epochs.get((d["run"], k), ("?", "?")) for k in ("teacher", "hard", "soft")]
+        rows.append([str(d["run"]), f"{d['teacher']:.1f}", f"{d['hard']:.1f}", f"{d['soft']:.1f}",
+                     f"{d['lead']:+.1f}", f"{d['gain']:+.1f}", " / ".join(f"{e} ({b})" for e, b in ep),
+                     "yes" if d["run"] < deep_lead_settings.MEASURED_RUNS else "no"])
+    return Table(["run", "teacher", "hard", "soft", "teacher − hard", "soft − hard",
+                  "epochs run (best): teacher / hard / soft", "seen by the rule"], rows,
+                 caption=f"σ² = {at:.2f}: test accuracy (%) at the epoch early stopping picks, per run")
 
 
 def settings_table(records: Sequence[dict[str, Any]], patience: Sequence[int] = (8,)) -> "Table":

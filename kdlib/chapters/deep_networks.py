@@ -150,33 +150,6 @@ def result_values(records: Sequence[dict[str, Any]], seen: Sequence[int] = (0, 1
     return out
 
 
-def describe_results(records: Sequence[dict[str, Any]], seen: Sequence[int] = (0, 1), at: float = 0.01) -> str:
-    """Markdown: the teacher's lead at noise ``at`` over all runs and over the runs other than
-    ``seen`` (the runs the settings measurements used), and the soft-minus-hard gain per level."""
-    rec = next((r for r in records if abs(float(r["config"]["noise_variance"]) - at) < 1e-9), None)
-    parts = []
-    if rec is not None:
-        runs = paired_runs(rec)
-        lead, sd = mean_sd([d["lead"] for d in runs])
-        held_runs = [d["run"] for d in runs if d["run"] not in seen]
-        held = [d["lead"] for d in runs if d["run"] not in seen]
-        parts.append(f"At σ² = {at:.2f} the teacher leads the hard student by {lead:.1f} ± {sd:.1f} points over "
-                     f"{len(runs)} runs (paper: {PAPER_FIGURE[at][0] - PAPER_FIGURE[at][1]:.1f})")
-        if held:
-            hm, hs = mean_sd(held)
-            parts[-1] += (f"; over runs {held_runs[0]}-{held_runs[-1]} alone, which the settings measurements "
-                          f"never saw, by {hm:.1f}" + (f" ± {hs:.1f}" if math.isfinite(hs) else ""))
-        parts[-1] += "."
-    gains = []
-    for s in summarize(records):
-        n = s["runs"]
-        se = s["gap_sd"] / math.sqrt(n) if math.isfinite(s["gap_sd"]) else math.nan
-        gains.append(f"{s['noise_variance']:.2f}: {s['gap']:+.1f} ± {se:.1f}")
-    parts.append("Soft minus hard, mean ± standard error of the paired runs, per noise level σ²: "
-                 + "; ".join(gains) + ".")
-    return " ".join(parts)
-
-
 def _within_level(runs: list[dict[str, Any]], key: str) -> list[float]:
     """``key`` of each run minus its noise level's mean (so that levels do not drive a correlation)."""
     means = {v: statistics.fmean(d[key] for d in runs if d["noise_variance"] == v)
