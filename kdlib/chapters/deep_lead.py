@@ -116,7 +116,13 @@ def settings_status(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _at(rows: Sequence[dict[str, Any]], v: float) -> dict[str, Any] | None:
+    """The row of :func:`lead_rows` at noise ``v`` (None: not stored)."""
     return next((s for s in rows if abs(s["noise_variance"] - v) < 1e-9), None)
+
+
+def _record_at(records: Sequence[dict[str, Any]], v: float) -> dict[str, Any] | None:
+    """The record at noise ``v`` (None: not stored)."""
+    return next((r for r in records if abs(float(r["config"]["noise_variance"]) - v) < 1e-9), None)
 
 
 def gain_word(gain: float, se: float) -> str:
@@ -199,9 +205,10 @@ def prose_values(cpu: Sequence[dict[str, Any]], cpu2: Sequence[dict[str, Any]], 
         fig = deep.PAPER_FIGURE.get(round(v, 4))
         out[f"paper_lead_{k}"] = dash if fig is None else round(fig[0] - fig[1], 1)
         out[f"paper_gain_{k}"] = dash if fig is None else round(fig[2] - fig[1], 1)
-    rec = next((r for r in cpu2 if abs(float(r["config"]["noise_variance"]) - 0.01) < 1e-9), None)
-    held = [] if rec is None else [d for d in paired_runs(rec) if d["run"] >= deep_lead_settings.MEASURED_RUNS]
-    seen = [] if rec is None else [d["lead"] for d in paired_runs(rec) if d["run"] < deep_lead_settings.MEASURED_RUNS]
+    rec = _record_at(cpu2, 0.01)
+    runs_001 = [] if rec is None else paired_runs(rec)
+    held = [d for d in runs_001 if d["run"] >= deep_lead_settings.MEASURED_RUNS]
+    seen = [d["lead"] for d in runs_001 if d["run"] < deep_lead_settings.MEASURED_RUNS]
     out["cpu2_seen_lead_001"] = round(statistics.fmean(seen), 1) if seen else dash
     if held:
         m, se = _mean_se([d["lead"] for d in held])
@@ -217,8 +224,8 @@ def prose_values(cpu: Sequence[dict[str, Any]], cpu2: Sequence[dict[str, Any]], 
         out["cpu2_runs_to_resolve_001"] = math.ceil((2 * sd / (deep.PAPER_FIGURE[0.01][2] - deep.PAPER_FIGURE[0.01][1])) ** 2)
     else:
         out["cpu2_runs_to_resolve_001"] = dash
-    out["cpu2_gains"] = sum(gain_word(s["gain"], s["gain_se"]) == "a gain" for s in rows)
-    out["cpu2_losses"] = sum(gain_word(s["gain"], s["gain_se"]) == "a loss" for s in rows)
+    words = [gain_word(s["gain"], s["gain_se"]) for s in rows]
+    out["cpu2_gains"], out["cpu2_losses"] = words.count("a gain"), words.count("a loss")
     out["cpu2_leading"] = sum(math.isfinite(s["lead_se"]) and s["lead"] > 2 * s["lead_se"] for s in rows)
     out["cpu2_lead_min"] = dash if not rows else round(min(s["lead"] for s in rows), 1)
     teachers = [(row, int(r["config"]["max_epochs"])) for r in cpu2 for row in r["rows"] if row["model"] == "teacher"]
@@ -278,7 +285,7 @@ def runs_table(records: Sequence[dict[str, Any]], at: float = 0.01) -> "Table":
     from kdlib.experiments import deep_lead_settings
     from kdlib.report import Table
 
-    rec = next((r for r in records if abs(float(r["config"]["noise_variance"]) - at) < 1e-9), None)
+    rec = _record_at(records, at)
     if rec is None:
         return Table(["run"], [], caption=f"no record at σ² = {at:g}")
     epochs = {(r["run"], "teacher" if r["model"] == "teacher" else r["mode"]): (r.get("epochs_run", "?"), r.get("best_epoch", "?"))
