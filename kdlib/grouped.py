@@ -402,7 +402,7 @@ def run_configs(configs: Sequence[Any], *, teacher: str, student: str, device: s
     parts: dict[str, list[torch.Tensor]] = {k: [] for k in ("xtr", "ytr", "xva", "yva", "xte", "yte")}
     source: dict[str, Any] = {}
     for ci, c in enumerate(configs):
-        for r in range(c.runs):
+        for r in _runs(c):
             d = load_cat_dog(c.classes, noise_variance=c.noise_variance, noise_seed=r, split_seed=c.split_seed,
                              train_limit=c.train_limit, device=dev)
             source = d.source
@@ -424,7 +424,7 @@ def run_configs(configs: Sequence[Any], *, teacher: str, student: str, device: s
             out += [(k, res) for k in range(len(chunk))]
         return out
 
-    t_jobs = [Job(teacher, 1000 + r, r, slot_of[(ci, r)]) for ci, c in enumerate(configs) for r in range(c.runs)]
+    t_jobs = [Job(teacher, 1000 + r, r, slot_of[(ci, r)]) for ci, c in enumerate(configs) for r in _runs(c)]
     t_res = train_all(t_jobs, "teachers", None)
     # the teachers' logits on their training sets, once per data set
     logits = torch.zeros(len(slot_of), X["xtr"].shape[1], 2, device=dev)
@@ -437,7 +437,7 @@ def run_configs(configs: Sequence[Any], *, teacher: str, student: str, device: s
     for ci, c in enumerate(configs):
         modes = [("hard", None), ("soft", float(c.temperature))]
         modes += [(f"soft T={t:g}", float(t)) for t in c.extra_temperatures]
-        for r in range(c.runs):
+        for r in _runs(c):
             s_jobs += [(mode, Job(student, 2000 + r, r, slot_of[(ci, r)], temp)) for mode, temp in modes]
     s_res = train_all([j for _, j in s_jobs], "students", logits)
     student_rows: dict[int, list[dict[str, Any]]] = {}
@@ -455,7 +455,7 @@ def run_configs(configs: Sequence[Any], *, teacher: str, student: str, device: s
     outs = []
     for ci, c in enumerate(configs):
         rows, seeds = [], []
-        for r in range(c.runs):
+        for r in _runs(c):
             slot = slot_of[(ci, r)]
             base = {"noise_variance": c.noise_variance, "run": r}
             rows.append({**base, "model": "teacher", "mode": "hard", **teacher_rows[slot]})
@@ -473,6 +473,11 @@ def run_configs(configs: Sequence[Any], *, teacher: str, student: str, device: s
         }
         outs.append(RunOutput(rows=[_order(row) for row in rows], seeds=seeds, device=str(dev), extra=extra))
     return outs
+
+
+def _runs(config: Any) -> range:
+    """The run indices of a config: ``first_run .. first_run + runs - 1``."""
+    return range(config.first_run, config.first_run + config.runs)
 
 
 def _row(res: GroupResult, k: int, train_logits: torch.Tensor | None = None,

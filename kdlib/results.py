@@ -55,6 +55,10 @@ RESULTS_ENV = "KDLIB_RESULTS"
 #: are kept in the record's provenance but left out of the key. ``precision`` (float32 or
 #: bf16 autocast, kdlib.train_cnn) changes results within the regeneration tolerance only.
 NON_KEY_FIELDS = frozenset({"device", "progress", "precision"})
+#: Config fields left out of the key while they hold the value given here: fields added after
+#: records existed, whose value here reproduces what those records computed, so that the records
+#: keep their keys (``first_run``, :class:`kdlib.experiments.deep.Config`: runs counted from 0).
+KEY_OMITTED_AT: dict[str, Any] = {"first_run": 0}
 
 
 class StoreError(RuntimeError):
@@ -104,7 +108,10 @@ def config_dict(config: Any) -> dict[str, Any]:
 
 
 def key_fields(config: Any) -> dict[str, Any]:
-    return {k: v for k, v in config_dict(config).items() if k not in NON_KEY_FIELDS}
+    """The fields the key covers: all but :data:`NON_KEY_FIELDS`, and those of :data:`KEY_OMITTED_AT`
+    at their stated value."""
+    return {k: v for k, v in config_dict(config).items()
+            if k not in NON_KEY_FIELDS and not (k in KEY_OMITTED_AT and v == KEY_OMITTED_AT[k])}
 
 
 def _json_default(o: Any) -> Any:

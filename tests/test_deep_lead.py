@@ -71,6 +71,53 @@ def test_profile_is_the_rules_pick_on_the_stored_measurements():
     records = ResultStore().records(deep_lead.NAME)
     if not any(abs(r["config"]["noise_variance"] - deep_lead.AT) < 1e-9 for r in records):
         pytest.skip("no cpu2 settings measurement at the rule's noise level is stored")
-    pick = deep_lead.choose(deep_lead.summary(records, "bf16"))
+    pick = deep_lead.choose(deep_lead.summary(records, "bf16", runs=deep_lead.MEASURED_RUNS))
     assert pick is not None, "no measured setting qualifies: cpu2 has no basis"
     assert deep.PROFILES[deep_lead.PROFILE] == deep_lead.profile_values(pick)
+
+
+def test_second_rule_takes_the_cheapest_lower_end_of_five_within_budget():
+    def row(lead, sd, h, runs=5, v=0.01):
+        return _row(lead, h, v=v, runs=runs) | {"lead_sd": sd}
+
+    # lower ends: 6 - 2/sqrt(5) = 5.11; 5.5 - 2/sqrt(5) = 4.61; 5.2 - 0.2/sqrt(5) = 5.11
+    rows = [row(6.0, 2.0, 2.5), row(5.5, 2.0, 1.0), row(5.2, 0.2, 2.0), row(9.0, 0.1, 1.5, runs=3),
+            row(9.0, 0.1, 1.5, v=0.2), row(9.0, 0.1, 3.2)]
+    pick = deep_lead.choose_confirmed(rows)
+    assert (pick["lead"], pick["profile_s"]) == (5.2, 2.0 * 3600)
+    assert deep_lead.lower_end(pick) == pytest.approx(5.2 - 0.2 / 5 ** 0.5)
+    assert deep_lead.choose_confirmed([row(5.5, 2.0, 1.0)]) is None
+    assert deep_lead.choose_confirmed([row(5.0, 0.0, 3.0)])["lead"] == 5.0  # bounds included
+
+
+def test_remeasure_takes_the_settings_whose_three_runs_reached_the_lead():
+    rows = [_row(5.1, 1.0) | {"width_mult": 0.125}, _row(4.0, 1.0) | {"width_mult": 0.5},
+            _row(9.0, 1.0, v=0.2) | {"width_mult": 0.5}]
+    (c,) = deep_lead.remeasure(rows)
+    g = next(g for g in deep_lead_settings.GRID if g["width_mult"] == 0.125)
+    assert (c.width_mult, c.epochs, c.runs, c.noise_variance, c.augment) == (0.125, g["epochs"], 5, 0.01, True)
+    assert config_key(deep_lead.NAME, c) != config_key(deep_lead.NAME, deep_lead_settings.configs()[0])
+
+
+def test_held_out_command_computes_the_held_out_config():
+    profile = deep_lead.CONFIRMED_PROFILE
+    if profile not in deep.PROFILES:
+        pytest.skip(f"{profile} is not chosen yet")
+    *plain, held = deep_lead.profile_commands(profile, held_out=True)
+    (c,) = _configs_of(held, deep)
+    want = deep_lead.held_out_config()
+    assert config_key(deep.NAME, c) == config_key(deep.NAME, want)
+    assert want.profile == f"{profile}+from{deep_lead.HELD_OUT_FROM}" and want.first_run == deep_lead.HELD_OUT_FROM
+    assert plain == deep_lead.profile_commands(profile)
+
+
+def test_confirmed_profile_is_the_second_rules_pick_on_the_stored_measurements():
+    records = ResultStore().records(deep_lead.NAME)
+    rows = deep_lead.summary(records, "bf16", runs=deep_lead.CONFIRM_RUNS)
+    if not rows:
+        pytest.skip("no 5-run settings measurement is stored")
+    pick = deep_lead.choose_confirmed(rows)
+    if pick is None:
+        assert deep_lead.CONFIRMED_PROFILE not in deep.PROFILES, "the second rule picks nothing"
+        return
+    assert deep.PROFILES[deep_lead.CONFIRMED_PROFILE] == deep_lead.profile_values(pick)

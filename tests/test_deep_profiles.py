@@ -48,7 +48,8 @@ def test_stored_profile_labels_match_their_settings():
         for k, v in promised.items():
             assert cfg[k] == (list(v) if isinstance(v, tuple) else v), (rec["key"], k, cfg[k], v)
         # and the config rebuilt from the label hashes to the record's key
-        again = deep.make_config(base, cfg["noise_variance"], extra_temperatures=tuple(cfg["extra_temperatures"]))
+        again = deep.make_config(base, cfg["noise_variance"], extra_temperatures=tuple(cfg["extra_temperatures"]),
+                                 first_run=cfg.get("first_run", 0))
         assert ResultStore().path(deep.NAME, again).stem == rec["key"]
 
 

@@ -104,9 +104,10 @@ def settings_status(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     nothing qualifies or nothing is measured), whether ``PROFILES["cpu2"]`` holds it, and the
     largest teacher lead measured at noise 0.2 (any stopping rule) with its setting."""
     want = deep_lead_settings.configs()
-    held = {(float(r["config"]["noise_variance"]), float(r["config"]["width_mult"])) for r in records}
+    held = {(float(r["config"]["noise_variance"]), float(r["config"]["width_mult"])) for r in records
+            if r["config"]["runs"] == deep_lead.MEASURED_RUNS}
     n = sum((c.noise_variance, c.width_mult) in held for c in want)
-    rows = deep_lead.summary(records, "bf16")
+    rows = deep_lead.summary(records, "bf16", runs=deep_lead.MEASURED_RUNS)
     pick = deep_lead.choose(rows) if n == len(want) else None
     high = [s for s in rows if abs(s["noise_variance"] - 0.2) < 1e-9]
     best_high = max(high, key=lambda s: s["lead"]) if high else None
@@ -186,7 +187,7 @@ def prose_values(cpu: Sequence[dict[str, Any]], cpu2: Sequence[dict[str, Any]], 
         out[f"pick_{k}"] = dash if pick is None else (round(pick[f], 1) if k.startswith("lead") else pick[f])
     out["pick_profile_h"] = dash if pick is None else round(pick["profile_s"] / 3600, 2)
     # the widest net measured: its largest lead at 0.01 over every stopping rule
-    rows_all = deep_lead.summary(settings, "bf16")
+    rows_all = deep_lead.summary(settings, "bf16", runs=deep_lead.MEASURED_RUNS)
     widest = max((r["width_mult"] for r in rows_all), default=None)
     at_widest = [r["lead"] for r in rows_all if r["width_mult"] == widest and abs(r["noise_variance"] - 0.01) < 1e-9]
     out["widest_width"] = dash if not at_widest else widest
@@ -308,7 +309,7 @@ def settings_table(records: Sequence[dict[str, Any]], patience: Sequence[int] = 
     CPU-hours of the whole profile (:data:`kdlib.experiments.deep_lead.RUNS` runs, six levels)."""
     from kdlib.report import Table
 
-    rows_in = deep_lead.summary(records, "bf16")
+    rows_in = deep_lead.summary(records, "bf16", runs=deep_lead.MEASURED_RUNS)
     st = settings_status(records)
     pick = st["pick"]
     keys = ("noise_variance", "width_mult", "max_epochs", "patience")

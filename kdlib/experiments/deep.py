@@ -75,6 +75,9 @@ class Config:
     augment: bool = False
     split_seed: int = 0
     classes: tuple[str, str] = ("cat", "dog")
+    #: The runs are ``first_run .. first_run + runs - 1`` (seeds as the module docstring says):
+    #: ``first_run=5`` gives runs no record with ``first_run=0`` and ``runs <= 5`` has seen.
+    first_run: int = 0
     device: str = "auto"
     progress: bool = True
     precision: str = "auto"
@@ -86,6 +89,7 @@ class Config:
         check_device("device", self.device, here=False)  # whether it is on this machine: before computing
         for name in ("runs", "max_epochs", "patience", "batch_size"):
             integer(name, getattr(self, name), 1)
+        integer("first_run", self.first_run, 0)
         optional_integer("train_limit", self.train_limit, 2, none_means="all 9,600")
         in_interval("width_mult", self.width_mult, 0, 4, closed_high=True)
         # the learning rate, weight decay and temperature are checked by CNNTrainConfig
@@ -111,8 +115,10 @@ def make_config(profile: str, noise_variance: float, device: str = "auto", progr
     """The config of a named profile at one noise variance; ``None`` overrides keep the profile's value.
 
     Any override that changes a value relabels the profile, so a record never claims a
-    profile it does not match: ``"<profile>+T4"`` when the only change is extra soft
-    students at temperature 4 (``extra_temperatures=(4.0,)``), else ``"<profile>+custom"``.
+    profile it does not match: ``"<profile>+T4"`` for extra soft students at temperature 4
+    (``extra_temperatures=(4.0,)``), ``"<profile>+from5"`` for runs counted from 5
+    (``first_run=5``: the profile's nets on runs it has not seen), both when both change;
+    ``"<profile>+custom"`` when anything else changes.
     """
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}: expected one of {sorted(PROFILES)} (or 'best')")
@@ -133,28 +139,39 @@ def make_config(profile: str, noise_variance: float, device: str = "auto", progr
             changed.add(k)
         values[k] = v
     label = profile
-    if changed == {"extra_temperatures"}:
-        label = profile + "".join(f"+T{float(t):g}" for t in values["extra_temperatures"])
-    elif changed:
+    if changed - {"extra_temperatures", "first_run"}:
         label = f"{profile}+custom"
+    else:
+        if "extra_temperatures" in changed:
+            label += "".join(f"+T{float(t):g}" for t in values["extra_temperatures"])
+        if "first_run" in changed:
+            label += f"+from{int(values['first_run'])}"
     return Config(profile=label, noise_variance=float(noise_variance), device=device, progress=progress,
                   precision=precision, **values)
 
 
 def profile_settings(label: str) -> tuple[str, dict[str, Any]]:
     """``(base profile, settings)`` that a profile label promises: ``"cpu2+T4"`` is the
-    ``cpu2`` profile with ``extra_temperatures=(4.0,)``. ``"...+custom"`` promises nothing
-    beyond its base name (its settings are ``{}``). Unknown base: ``ValueError``."""
+    ``cpu2`` profile with ``extra_temperatures=(4.0,)``, ``"cpu3+from5"`` the ``cpu3``
+    profile with ``first_run=5``. ``"...+custom"`` promises nothing beyond its base name
+    (its settings are ``{}``). Unknown base or tag: ``ValueError``."""
     base, *tags = label.split("+")
     if base not in PROFILES:
         raise ValueError(f"profile label {label!r}: unknown base profile {base!r}")
     if tags == ["custom"]:
         return base, {}
     values = dict(PROFILES[base])
-    if tags:
-        if not all(t.startswith("T") for t in tags):
-            raise ValueError(f"profile label {label!r}: unknown tags {tags}")
-        values["extra_temperatures"] = tuple(float(t[1:]) for t in tags)
+    temps = [t for t in tags if t.startswith("T")]
+    starts = [t for t in tags if t.startswith("from")]
+    if len(temps) + len(starts) != len(tags) or len(starts) > 1:
+        raise ValueError(f"profile label {label!r}: unknown tags {tags}")
+    try:
+        if temps:
+            values["extra_temperatures"] = tuple(float(t[1:]) for t in temps)
+        if starts:
+            values["first_run"] = int(starts[0][4:])
+    except ValueError:
+        raise ValueError(f"profile label {label!r}: unreadable tags {tags}") from None
     return base, values
 
 
@@ -210,7 +227,7 @@ def run(config: Config) -> RunOutput:
     specs: dict[str, Any] = {}
     students = [("hard", None), ("soft", float(config.temperature))]
     students += [(f"soft T={t:g}", float(t)) for t in config.extra_temperatures]
-    for r in range(config.runs):
+    for r in range(config.first_run, config.first_run + config.runs):
         data = load_cat_dog(config.classes, noise_variance=config.noise_variance, noise_seed=r,
                             split_seed=config.split_seed, train_limit=config.train_limit, device=dev)
         source = data.source

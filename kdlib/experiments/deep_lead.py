@@ -24,6 +24,20 @@ runs at each of the six noise levels, teacher and two students, plus the T = 4 s
 per epoch) fits :data:`BUDGET_S` = 3 CPU-hours; of those, the cheapest. Noise 0.2 is
 measured to see whether a lead survives there; the rule does not look at it.
 
+**The second rule** (:func:`choose_confirmed`, profile ``cpu3``), fixed after the ``cpu2`` profile
+measured a lead of 4.6 +- 1.4 points (mean +- standard error, 5 runs) at noise 0.01, and before
+any measurement on more than 3 runs existed. The first rule chose the cheapest of 48 candidates on
+3 runs, and those runs overstated the lead (runs 3 and 4 led by 1.9): selection bias. The second
+rule chooses on as many runs as the profile has (:data:`CONFIRM_RUNS` = 5; the settings of
+:func:`remeasure`, those whose 3-run lead reached :data:`LEAD_MIN` under some stopping rule, are
+measured again on runs 0-4), asks the lead's lower end, mean minus one standard error, to reach
+:data:`LEAD_MIN`, and keeps the budget; of those, the cheapest. The profile's runs 0-4 are the
+runs it chose on, so their lead is still a selected one: the profile adds :data:`CONFIRM_RUNS`
+held-out runs at noise 0.01 (runs 5-9, ``first_run`` = :data:`HELD_OUT_FROM`, label
+``cpu3+from5``), whose lead no choice has seen. What the ``cpu2`` records show (the 20-epoch,
+patience-5 rule leads by 4.6 on runs 0-4) was known when this rule was fixed; the rule would
+reject that candidate by its lower end whatever runs 3-4 of the other candidates show.
+
 ``python -m kdlib.experiments.deep_lead`` prints the summary of the stored measurements, the
 rule's pick, whether ``PROFILES["cpu2"]`` holds it, and the commands that compute the profile.
 """
@@ -34,9 +48,11 @@ import copy
 import sys
 from typing import Any, Iterable, Sequence
 
+import math
+
 from kdlib.experiments import deep, deep_lead_settings, deep_settings
 from kdlib.experiments.deep_lead_settings import MEASURED_RUNS, NAME, configs  # noqa: F401 (the rule reads them)
-from kdlib.experiments.deep_lead_settings import _literal
+from kdlib.experiments.deep_lead_settings import literal
 
 #: The profile this rule fills in :data:`kdlib.experiments.deep.PROFILES`.
 PROFILE = "cpu2"
@@ -47,6 +63,11 @@ BUDGET_S = 3 * 3600.0
 RUNS = 5
 #: The noise level the rule looks at.
 AT = 0.01
+#: The profile the second rule fills, the runs it chooses on (as many as the profile has), and
+#: the first of the profile's held-out runs at noise :data:`AT`.
+CONFIRMED_PROFILE = "cpu3"
+CONFIRM_RUNS = 5
+HELD_OUT_FROM = 5
 
 
 def cpu_time(records: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -69,11 +90,14 @@ def precision_of(record: dict[str, Any]) -> str:
 
 
 def summary(records: Iterable[dict[str, Any]], precision: str | None = None,
-            choices: Sequence[tuple[int, int]] = CHOICES) -> list[dict[str, Any]]:
+            choices: Sequence[tuple[int, int]] = CHOICES, runs: int | None = None) -> list[dict[str, Any]]:
     """:func:`kdlib.experiments.deep_settings.settings_summary` of the records computed in ``precision``
-    (all if None) over ``choices``, timed by CPU time; each row gains ``profile_s``, the
-    estimated CPU seconds of the whole profile with :data:`RUNS` runs."""
-    recs = [r for r in records if precision is None or precision_of(r) == precision]
+    (all if None) over ``runs`` runs (all if None; the first rule reads the records of
+    :data:`MEASURED_RUNS` runs, the second those of :data:`CONFIRM_RUNS`) and ``choices``, timed by
+    CPU time; each row gains ``profile_s``, the estimated CPU seconds of the whole profile with
+    :data:`RUNS` runs."""
+    recs = [r for r in records if (precision is None or precision_of(r) == precision)
+            and (runs is None or r["config"]["runs"] == runs)]
     rows = deep_settings.settings_summary(cpu_time(recs), choices)
     for s in rows:
         s["profile_s"] = deep_settings.profile_estimate(s, runs=RUNS)
@@ -92,6 +116,40 @@ def choose(rows: Sequence[dict[str, Any]], lead_min: float = LEAD_MIN, budget_s:
     return min(ok, key=lambda s: (s["profile_s"], -s["lead"]))
 
 
+def lower_end(s: dict[str, Any]) -> float:
+    """The lead's mean minus one standard error, ``lead - lead_sd / sqrt(runs)``."""
+    return s["lead"] - s["lead_sd"] / math.sqrt(s["runs"])
+
+
+def choose_confirmed(rows: Sequence[dict[str, Any]], lead_min: float = LEAD_MIN, budget_s: float = BUDGET_S,
+                     runs: int = CONFIRM_RUNS) -> dict[str, Any] | None:
+    """The second rule (module docstring): of the rows at noise :data:`AT` measured on at least ``runs``
+    runs whose lead's lower end (:func:`lower_end`) reaches ``lead_min`` and whose estimated profile
+    fits ``budget_s``, the cheapest (ties: the larger lower end). ``None`` when none qualifies."""
+    ok = [s for s in rows if abs(s["noise_variance"] - AT) < 1e-9 and s["runs"] >= runs
+          and lower_end(s) >= lead_min and s["profile_s"] <= budget_s]
+    if not ok:
+        return None
+    return min(ok, key=lambda s: (s["profile_s"], -lower_end(s)))
+
+
+def remeasure(rows: Sequence[dict[str, Any]], lead_min: float = LEAD_MIN,
+              runs: int = CONFIRM_RUNS) -> list[deep_lead_settings.Config]:
+    """The measurements the second rule reads: each setting of :data:`kdlib.experiments.deep_lead_settings.GRID`
+    whose lead at noise :data:`AT` reached ``lead_min`` under some stopping rule in ``rows`` (the
+    3-run summary), measured again at :data:`AT` on runs ``0 .. runs-1``. The others cannot reach
+    it on 5 runs unless runs 3-4 lead by more than the best of runs 0-2, and are not measured."""
+    hit = {s["width_mult"] for s in rows if abs(s["noise_variance"] - AT) < 1e-9 and s["lead"] >= lead_min}
+    return [deep_lead_settings.Config(noise_variance=AT, runs=runs, augment=True, **g)
+            for g in deep_lead_settings.GRID if g["width_mult"] in hit]
+
+
+def held_out_config(profile: str = CONFIRMED_PROFILE) -> deep.Config:
+    """The profile's held-out runs: its nets at noise :data:`AT` on runs :data:`HELD_OUT_FROM` ..
+    :data:`HELD_OUT_FROM` + ``runs`` - 1, labelled ``"<profile>+from5"``."""
+    return deep.make_config(profile, AT, first_run=HELD_OUT_FROM)
+
+
 def profile_values(pick: dict[str, Any], runs: int = RUNS) -> dict[str, Any]:
     """The ``PROFILES`` entry the pick stands for (every field explicit, as the other profiles)."""
     return dict(runs=runs, max_epochs=pick["max_epochs"], patience=pick["patience"], lr=1e-3, weight_decay=5e-4,
@@ -100,24 +158,52 @@ def profile_values(pick: dict[str, Any], runs: int = RUNS) -> dict[str, Any]:
                 augment=pick["augment"])
 
 
-def profile_commands(profile: str = PROFILE) -> list[str]:
+def profile_commands(profile: str = PROFILE, held_out: bool = False) -> list[str]:
     """The ``python -m kdlib.sweep`` commands (one worker) that compute ``profile``'s records as the
     chapter asks for them (:func:`kdlib.experiments.deep.sweep`: the plain config at the four lower
-    noise levels, the ``+T4`` one at 0.10 and 0.20)."""
+    noise levels, the ``+T4`` one at 0.10 and 0.20), and with ``held_out`` the one that computes
+    :func:`held_out_config`."""
     p = deep.PROFILES[profile]
-    common = " ".join(f"--set {k}={_literal(v)}" for k, v in p.items())
+    common = " ".join(f"--set {k}={literal(v)}" for k, v in p.items())
     plain = [v for v in deep.NOISE_VARIANCES if v not in deep.VARIANT_TEMPERATURES]
     t4 = sorted(deep.VARIANT_TEMPERATURES)
     temps = sorted({t for ts in deep.VARIANT_TEMPERATURES.values() for t in ts})
     tag = "".join(f"+T{t:g}" for t in temps)
     head = "python -m kdlib.sweep deep --executor local --workers 1"
-    return [f"{head} --set profile={profile} --set noise_variance={','.join(map(_literal, plain))} {common}",
-            f"{head} --set profile={profile}{tag} --set noise_variance={','.join(map(_literal, t4))} {common} "
-            f"--set extra_temperatures=[{','.join(map(_literal, temps))}]"]
+    return [f"{head} --set profile={profile} --set noise_variance={','.join(map(literal, plain))} {common}",
+            f"{head} --set profile={profile}{tag} --set noise_variance={','.join(map(literal, t4))} {common} "
+            f"--set extra_temperatures=[{','.join(map(literal, temps))}]"] + (
+        [f"{head} --set profile={profile}+from{HELD_OUT_FROM} --set noise_variance={literal(AT)} {common} "
+         f"--set first_run={HELD_OUT_FROM}"] if held_out else [])
+
+
+def _print_rows(rows: Sequence[dict[str, Any]]) -> None:
+    for s in rows:
+        if s["patience"] in (5, 8):
+            print(f"  sigma2 {s['noise_variance']:.2f} x{s['width_mult']:<5g} {s['max_epochs']:>2}/{s['patience']:<2} "
+                  f"runs {s['runs']}  teacher {s['teacher']:.1f}  hard {s['hard']:.1f}  lead {s['lead']:+.1f}"
+                  f" ± {s['lead_sd']:.1f} (sd)  profile {s['profile_s'] / 3600:.2f} CPU-h")
+
+
+def _check_profile(profile: str, pick: dict[str, Any] | None, what: str, held_out: bool) -> int:
+    if pick is None:
+        print(f"{what} picks nothing: no setting at {AT} qualifies within {BUDGET_S / 3600:g} CPU-h")
+        return 1
+    want = profile_values(pick)
+    print(f"{what} picks x{pick['width_mult']:g}, <= {pick['max_epochs']} epochs, patience {pick['patience']}: "
+          f"lead {pick['lead']:.1f} ± {pick['lead_sd'] / math.sqrt(pick['runs']):.1f} (se) on {pick['runs']} runs, "
+          f"profile {pick['profile_s'] / 3600:.2f} CPU-h")
+    have = deep.PROFILES.get(profile)
+    if have != want:
+        print(f'PROFILES["{profile}"] is {have}; set it to {want}, commit, then compute')
+        return 2
+    print(f'PROFILES["{profile}"] holds it; compute the profile with:\n  '
+          + "\n  ".join(profile_commands(profile, held_out)))
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Print the stored measurements' summary, the rule's pick and the commands."""
+    """Print the stored measurements' summaries, each rule's pick and the commands."""
     from kdlib.results import ResultStore
 
     ap = argparse.ArgumentParser(prog="python -m kdlib.experiments.deep_lead", description=__doc__.split("\n\n")[0])
@@ -125,30 +211,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = ap.parse_args(argv)
     print("measurements:\n  " + "\n  ".join(deep_lead_settings.commands()))
     records = ResultStore().records(NAME)
-    held = {(r["config"]["noise_variance"], r["config"]["width_mult"]) for r in records}
+    held = {(r["config"]["noise_variance"], r["config"]["width_mult"]) for r in records
+            if r["config"]["runs"] == MEASURED_RUNS}
     missing = [c for c in configs() if (c.noise_variance, c.width_mult) not in held]
     print(f"{len(records)} stored, {len(missing)} missing: "
           + ", ".join(f"x{c.width_mult:g} at {c.noise_variance:g}" for c in missing))
-    rows = summary(records, a.precision)
-    for s in rows:
-        if s["patience"] in (5, 8):
-            print(f"  sigma2 {s['noise_variance']:.2f} x{s['width_mult']:<5g} {s['max_epochs']:>2}/{s['patience']:<2} "
-                  f"runs {s['runs']}  teacher {s['teacher']:.1f}  hard {s['hard']:.1f}  lead {s['lead']:+.1f}"
-                  f" ± {s['lead_sd']:.1f}  profile {s['profile_s'] / 3600:.2f} CPU-h")
-    pick = choose(rows)
-    if pick is None:
-        print(f"the rule picks nothing: no setting at {AT} with a lead >= {LEAD_MIN} fits {BUDGET_S / 3600:g} CPU-h")
-        return 1
-    want = profile_values(pick)
-    print(f"the rule picks x{pick['width_mult']:g}, <= {pick['max_epochs']} epochs, patience {pick['patience']}: "
-          f"lead {pick['lead']:.1f} ± {pick['lead_sd']:.1f} on {pick['runs']} runs, "
-          f"profile {pick['profile_s'] / 3600:.2f} CPU-h")
-    have = deep.PROFILES.get(PROFILE)
-    if have != want:
-        print(f'PROFILES["{PROFILE}"] is {have}; set it to {want}, commit, then compute')
-        return 2
-    print(f'PROFILES["{PROFILE}"] holds it; compute the profile with:\n  ' + "\n  ".join(profile_commands()))
-    return 0
+    rows = summary(records, a.precision, runs=MEASURED_RUNS)
+    _print_rows(rows)
+    first = _check_profile(PROFILE, choose(rows), "the first rule", held_out=False)
+    again = remeasure(rows)
+    print(f"the second rule measures again on {CONFIRM_RUNS} runs: "
+          + ", ".join(f"x{c.width_mult:g} at {c.noise_variance:g}, {c.epochs} epochs" for c in again))
+    rows5 = summary(records, a.precision, runs=CONFIRM_RUNS)
+    if not rows5:
+        print("  none stored yet")
+        return first or 3
+    _print_rows(rows5)
+    return first or _check_profile(CONFIRMED_PROFILE, choose_confirmed(rows5), "the second rule", held_out=True)
 
 
 if __name__ == "__main__":

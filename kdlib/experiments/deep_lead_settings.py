@@ -14,7 +14,7 @@ from typing import Any
 
 from kdlib.experiments.deep_settings import Config, run
 
-__all__ = ["NAME", "Config", "run", "GRID", "NOISE", "MEASURED_RUNS", "configs", "commands"]
+__all__ = ["NAME", "Config", "run", "GRID", "NOISE", "MEASURED_RUNS", "configs", "commands", "literal"]
 
 NAME = "deep_lead_settings"
 #: Settings measured (flips and shifts throughout: without them no teacher led at 0.01), at both noise levels.
@@ -33,7 +33,7 @@ def configs(runs: int = MEASURED_RUNS, **kw: Any) -> list[Config]:
     return [Config(noise_variance=v, runs=runs, augment=True, **g, **kw) for g in GRID for v in NOISE]
 
 
-def _literal(v: Any) -> str:
+def literal(v: Any) -> str:
     """``v`` as the Python literal ``--set`` reads back to the same JSON (floats keep their point: 0.0, not 0)."""
     return repr(float(v)) if isinstance(v, float) else repr(v).replace(" ", "")
 
@@ -42,7 +42,7 @@ def commands() -> list[str]:
     """The ``python -m kdlib.sweep`` commands (one worker) that compute the measurements of :func:`configs`."""
     out = []
     for g in GRID:
-        sets = " ".join(f"--set {k}={_literal(v)}" for k, v in g.items())
+        sets = " ".join(f"--set {k}={literal(v)}" for k, v in g.items())
         out.append(f"python -m kdlib.sweep {NAME} --executor local --workers 1 --set noise_variance="
-                   f"{','.join(map(_literal, NOISE))} {sets} --set runs={MEASURED_RUNS} --set augment=True")
+                   f"{','.join(map(literal, NOISE))} {sets} --set runs={MEASURED_RUNS} --set augment=True")
     return out
