@@ -71,7 +71,8 @@ def status(profile: str, configs: Sequence[deep.Config], records: Sequence[dict[
 
 def lead_table(shown: dict[str, tuple[Sequence[deep.Config], Sequence[dict[str, Any]]]]) -> "Table":
     """Per noise level, for each profile of ``shown`` (label -> configs, records): runs, teacher −
-    hard and soft − hard (mean ± standard error, points); "not stored" where a level is missing;
+    hard and soft − hard (mean ± standard error, points); "not stored" where a level is missing,
+    "—" where the profile does not ask for it (the held-out runs, at one level);
     the paper's lead and gain (read off its figure) at the right."""
     from kdlib.report import Table
 
@@ -87,8 +88,11 @@ def lead_table(shown: dict[str, tuple[Sequence[deep.Config], Sequence[dict[str, 
     rows = []
     for v in levels:
         row = [f"{v:.2f}"]
-        for label in shown:
+        for label, (cfgs, _) in shown.items():
             s = per[label].get(v)
+            if s is None and all(abs(c.noise_variance - v) > 1e-9 for c in cfgs):
+                row += ["—", "—", "—"]  # a level this profile does not ask for
+                continue
             row += ["0", "not stored", "not stored"] if s is None else [
                 str(s["runs"]), pm(s["lead"], s["lead_se"]), pm(s["gain"], s["gain_se"])]
         paper = deep.PAPER_FIGURE.get(round(v, 4))
