@@ -83,5 +83,35 @@ def test_the_stored_section_is_empty_until_the_rule_picks():
         assert all(r["config"]["profile"].startswith(deep_lead.CONFIRMED_PROFILE) for r in records)
 
 
-if __name__ == "__main__":
-    pytest.main([__file__])
+
+
+def test_findings_compare_the_three_run_leaders_on_five_runs_and_read_the_longest_horizon():
+    settings = [_settings(0.25, 3, [6.0, 6.0, 6.0]), _settings(0.25, 5, [6.0, 6.0, 6.0, 2.0, 2.0]),
+                _settings(0.125, 5, [1.0] * 5)]
+    v = ch.finding_values(settings)
+    # every stopping rule of x1/4 led by 6 on runs 0-2 and leads by 4.4 on runs 0-4
+    assert (v["leaders3"], v["leaders3_lead3"], v["leaders3_lead5"]) == (len(deep_lead.CHOICES), 6.0, 4.4)
+    assert (v["best5_lead"], v["best5_width"], v["best5_at_target"]) == (4.4, 0.25, 0)
+    assert v["best5_lower"] == round(4.4 - math.sqrt(4.8 / 5), 1)  # sd sqrt(4.8), se sqrt(4.8 / 5)
+    assert (v["h_width"], v["h_long_epochs"], v["h_long_lead"], v["h_low"], v["h_high"]) == (0.25, 40, 4.4, 4.4, 4.4)
+    # a longer record of the same width replaces the shorter one in the horizon
+    longer = _settings(0.25, 5, [3.0] * 5, epochs=80)
+    v = ch.finding_values(settings + [longer])
+    assert (v["h_long_epochs"], v["h_long_lead"], v["h_max_lead"]) == (80, 3.0, 3.0)
+    assert v["leaders3_lead5"] == 4.4  # the longer record is no candidate
+    checks = ch.claims(ch.prose_values(settings, [], [], None) | v | {"lead_min": deep_lead.LEAD_MIN})
+    assert all(checks.values()), checks
+    assert ch.finding_values([])["h_long_lead"] == "—" and ch.finding_values([])["leaders3"] == 0
+
+
+def test_claims_hold_on_the_stored_measurements():
+    """The section's prose against the stored 5-run measurements (both must be stored)."""
+    from kdlib.results import ResultStore
+
+    settings = ResultStore().records(deep_lead.NAME)
+    configs, records, _, held = ch.stored()
+    values = ch.prose_values(settings, records, configs, held) | ch.finding_values(settings)
+    assert values["confirm_measured"] == values["confirm_wanted"], "the 5-run measurements are not all stored"
+    values |= {"lead_min": deep_lead.LEAD_MIN, "budget_h": deep_lead.BUDGET_S / 3600}
+    failed = [name for name, ok in ch.claims(values).items() if not ok]
+    assert not failed, f"Chapter 7's second-rule prose states what the records no longer show: {failed}"

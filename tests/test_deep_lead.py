@@ -113,7 +113,7 @@ def test_held_out_command_computes_the_held_out_config():
 
 def test_confirmed_profile_is_the_second_rules_pick_on_the_stored_measurements():
     records = ResultStore().records(deep_lead.NAME)
-    rows = deep_lead.summary(records, "bf16", runs=deep_lead.CONFIRM_RUNS)
+    rows = deep_lead.summary(filter(deep_lead_settings.is_candidate, records), "bf16", runs=deep_lead.CONFIRM_RUNS)
     if not rows:
         pytest.skip("no 5-run settings measurement is stored")
     pick = deep_lead.choose_confirmed(rows)
@@ -121,3 +121,24 @@ def test_confirmed_profile_is_the_second_rules_pick_on_the_stored_measurements()
         assert deep_lead.CONFIRMED_PROFILE not in deep.PROFILES, "the second rule picks nothing"
         return
     assert deep.PROFILES[deep_lead.CONFIRMED_PROFILE] == deep_lead.profile_values(pick)
+
+
+def test_lead_by_horizon_keeps_each_net_at_its_best_epoch_within_the_horizon():
+    # teacher: validation best at epoch 2 within 2 epochs, at 4 within 4; test 70, 74, 71, 80
+    # student: best at 1 within 2, at 3 within 4; test 68, 60, 72, 50 (run 1: two points higher)
+    rows = []
+    for r in range(2):
+        rows += [dict(model="teacher", run=r, val_acc=[1.0, 2.0, 1.5, 3.0], test_acc=[70.0, 74.0, 71.0, 80.0]),
+                 dict(model="student", run=r, val_acc=[2.0, 1.0, 3.0, 0.0],
+                      test_acc=[68.0 + 2 * r, 60.0, 72.0 + 2 * r, 50.0])]
+    rec = {"config": dict(noise_variance=0.01, width_mult=0.25, epochs=4), "rows": rows}
+    two, four = deep_lead.lead_by_horizon([rec], step=2)
+    assert (two["epochs"], two["teacher"], two["hard"], two["lead"]) == (2, 74.0, 69.0, 5.0)
+    assert two["lead_se"] == pytest.approx(1.0)  # leads 6 and 4: sd sqrt(2), se 1
+    assert (four["epochs"], four["teacher"], four["hard"], four["lead"]) == (4, 80.0, 73.0, 7.0)
+
+
+def test_only_the_grid_settings_are_candidates():
+    grid = [{"config": dict(width_mult=g["width_mult"], epochs=g["epochs"])} for g in deep_lead_settings.GRID]
+    horizon = {"config": dict(deep_lead_settings.HORIZON)}
+    assert all(map(deep_lead_settings.is_candidate, grid)) and not deep_lead_settings.is_candidate(horizon)

@@ -10,6 +10,7 @@ student, paired within a run; mean ± standard error over the runs (sd / sqrt(n)
 from __future__ import annotations
 
 import math
+import statistics
 from typing import Any, Sequence
 
 from kdlib.chapters import deep_lead as lead_section
@@ -22,8 +23,11 @@ DASH = "—"
 
 def measurements(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The second rule's measurements: :func:`kdlib.experiments.deep_lead.summary` of the bf16 settings
-    records of :data:`~kdlib.experiments.deep_lead.CONFIRM_RUNS` runs."""
-    return deep_lead.summary(records, "bf16", runs=deep_lead.CONFIRM_RUNS)
+    records of :data:`~kdlib.experiments.deep_lead.CONFIRM_RUNS` runs of the settings the rules choose from
+    (:func:`~kdlib.experiments.deep_lead_settings.is_candidate`: not the longer :data:`HORIZON` one)."""
+    from kdlib.experiments.deep_lead_settings import is_candidate
+
+    return deep_lead.summary([r for r in records if is_candidate(r)], "bf16", runs=deep_lead.CONFIRM_RUNS)
 
 
 def stored(noise_variances: Sequence[float] = deep.NOISE_VARIANCES, store: ResultStore | None = None
@@ -92,7 +96,7 @@ def prose_values(settings: Sequence[dict[str, Any]], records: Sequence[dict[str,
                  configs: Sequence[deep.Config], held: dict[str, Any] | None) -> dict[str, Any]:
     """The values the section's prose quotes (glued; ``"—"`` where the records lack them):
 
-    - the rule: ``confirm_runs``, ``c3_held_first`` and ``c3_held_last`` (the held-out runs),
+    - the rule: ``confirm_runs`` (runs 0 to ``confirm_last``), ``c3_held_first`` and ``c3_held_last`` (the held-out runs),
       ``confirm_measured`` of ``confirm_wanted`` (the 5-run measurements of
       :func:`~kdlib.experiments.deep_lead.remeasure`), ``confirm_candidates`` (stopping rules and settings
       at 0.01 on 5 runs) and ``confirm_qualifying`` (those that pass);
@@ -105,7 +109,8 @@ def prose_values(settings: Sequence[dict[str, Any]], records: Sequence[dict[str,
     - the held-out runs at 0.01: ``c3_held_lead_001``, ``c3_held_gain_001`` (with ``_se``, ``c3_held_word_001``),
       ``c3_held_runs``; and all ten runs at 0.01 pooled for the gain, which no rule looked at
       (``c3_all_gain_001``, ``_se``, ``c3_all_word_001``, ``c3_all_runs``)."""
-    out: dict[str, Any] = {"confirm_runs": deep_lead.CONFIRM_RUNS, "c3_held_first": deep_lead.HELD_OUT_FROM,
+    out: dict[str, Any] = {"confirm_runs": deep_lead.CONFIRM_RUNS, "confirm_last": deep_lead.CONFIRM_RUNS - 1,
+                           "c3_held_first": deep_lead.HELD_OUT_FROM,
                            "c3_held_last": deep_lead.HELD_OUT_FROM + deep_lead.RUNS - 1}
     rows3 = deep_lead.summary(settings, "bf16", runs=deep_lead.MEASURED_RUNS)
     want = deep_lead.remeasure(rows3)
@@ -162,3 +167,107 @@ def prose_values(settings: Sequence[dict[str, Any]], records: Sequence[dict[str,
         out.update(c3_all_gain_001=DASH, c3_all_gain_001_se=DASH, c3_all_word_001=DASH)
     out["c3_all_runs"] = len(pooled)
     return out
+
+
+def horizon_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """:func:`kdlib.experiments.deep_lead.lead_by_horizon` of the bf16 settings records at noise 0.01 with
+    :data:`~kdlib.experiments.deep_lead.CONFIRM_RUNS` runs, the longest record of a width only (its first
+    epochs are the shorter record's: same seeds, data and constant learning rate)."""
+    longest: dict[float, dict[str, Any]] = {}
+    for r in records:
+        c = r["config"]
+        if (c["runs"] == deep_lead.CONFIRM_RUNS and abs(c["noise_variance"] - deep_lead.AT) < 1e-9
+                and deep_lead.precision_of(r) == "bf16"
+                and c["epochs"] > longest.get(c["width_mult"], {"config": {"epochs": 0}})["config"]["epochs"]):
+            longest[c["width_mult"]] = r
+    return deep_lead.lead_by_horizon([longest[w] for w in sorted(longest)])
+
+
+def plot_lead_by_horizon(rows: Sequence[dict[str, Any]]):
+    """The teacher's lead over the hard student (mean ± standard error over the runs, points) against the
+    epochs both nets train, each kept at its best validation epoch within them; one line per width, the
+    rules' target and the paper's lead at noise 0.01 as horizontal lines."""
+    from kdlib.plots import legible, new_figure, series_style
+
+    fig, ax = new_figure(width=7.5, height=4.2)
+    for i, w in enumerate(sorted({s["width_mult"] for s in rows})):
+        pts = [s for s in rows if s["width_mult"] == w]
+        st = series_style(i)
+        ax.errorbar([s["epochs"] for s in pts], [s["lead"] for s in pts], yerr=[s["lead_se"] for s in pts],
+                    color=st["color"], marker=st["marker"], capsize=3, label=f"width ×{w:g}, {pts[0]['runs']} runs")
+    ax.axhline(deep_lead.LEAD_MIN, color="#444444", lw=1, ls="--", label="the rules' target")
+    paper = deep.PAPER_FIGURE[deep_lead.AT]
+    ax.axhline(paper[0] - paper[1], color="#444444", lw=1, ls=":", label="the paper (full width, 100 epochs)")
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xlabel("epochs trained (each net kept at its best validation epoch)")
+    ax.set_ylabel("teacher − hard student (points)")
+    ax.set_title(f"σ² = {deep_lead.AT:g}: the teacher's lead against the training horizon")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=2)
+    fig.tight_layout()
+    return legible(fig)
+
+
+def finding_values(settings: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """What the 5-run measurements show (glued; ``"—"`` where none is stored):
+
+    - the largest mean lead among the candidates at 0.01 (``best5_lead``, ``best5_lead_se``, its
+      ``best5_width``, ``best5_max_epochs``, ``best5_patience``) and the largest lower end (``best5_lower``);
+    - the candidates whose lead on runs 0-2 reached the target (``leaders3``, as (setting, stopping rule)
+      pairs), their mean lead there (``leaders3_lead3``) and on runs 0-4 (``leaders3_lead5``);
+    - the lead against the horizon (:func:`horizon_rows`) at the widest width: its range over the
+      horizons (``h_low``, ``h_high``), at the longest horizon (``h_long_epochs``, ``h_long_lead``,
+      ``h_long_lead_se``), how much the teacher and the hard student rise from the shortest horizon
+      (``h_first_epochs``) to the longest (``h_teacher_rise``, ``h_hard_rise``, points), and the largest
+      lead at any width and horizon (``h_max_lead``)."""
+    rows5 = [s for s in measurements(settings) if abs(s["noise_variance"] - deep_lead.AT) < 1e-9]
+    rows3 = [s for s in deep_lead.summary(settings, "bf16", runs=deep_lead.MEASURED_RUNS)
+             if abs(s["noise_variance"] - deep_lead.AT) < 1e-9]
+    out: dict[str, Any] = {}
+    best = max(rows5, key=lambda s: s["lead"], default=None)
+    out.update({k: DASH for k in ("best5_lead", "best5_lead_se", "best5_width", "best5_max_epochs",
+                                  "best5_patience", "best5_lower")})
+    if best is not None:
+        out.update(best5_lead=round(best["lead"], 1), best5_lead_se=round(_se(best["lead_sd"], best["runs"]), 1),
+                   best5_width=best["width_mult"], best5_max_epochs=best["max_epochs"],
+                   best5_patience=best["patience"], best5_lower=round(max(map(deep_lead.lower_end, rows5)), 1))
+    keys = ("width_mult", "max_epochs", "patience")
+    five = {tuple(s[k] for k in keys): s for s in rows5}
+    pairs = [(s, five[tuple(s[k] for k in keys)]) for s in rows3
+             if s["lead"] >= deep_lead.LEAD_MIN and tuple(s[k] for k in keys) in five]
+    out["best5_at_target"] = sum(s["lead"] >= deep_lead.LEAD_MIN for s in rows5)
+    out["leaders3"] = len(pairs)
+    out["leaders3_lead3"] = DASH if not pairs else round(statistics.fmean(a["lead"] for a, _ in pairs), 1)
+    out["leaders3_lead5"] = DASH if not pairs else round(statistics.fmean(b["lead"] for _, b in pairs), 1)
+    h = horizon_rows(settings)
+    widest = max((s["width_mult"] for s in h), default=None)
+    hw = [s for s in h if s["width_mult"] == widest]
+    if hw:
+        long, first = max(hw, key=lambda s: s["epochs"]), min(hw, key=lambda s: s["epochs"])
+        out.update(h_first_epochs=first["epochs"], h_teacher_rise=round(long["teacher"] - first["teacher"], 1),
+                   h_hard_rise=round(long["hard"] - first["hard"], 1))
+        out.update(h_width=widest, h_low=round(min(s["lead"] for s in hw), 1),
+                   h_high=round(max(s["lead"] for s in hw), 1), h_long_epochs=long["epochs"], h_long_lead=round(long["lead"], 1),
+                   h_long_lead_se=round(long["lead_se"], 1), h_max_lead=round(max(s["lead"] for s in h), 1))
+    else:
+        out.update({k: DASH for k in ("h_first_epochs", "h_teacher_rise", "h_hard_rise", "h_width", "h_low", "h_high", "h_long_epochs", "h_long_lead", "h_long_lead_se",
+                                      "h_max_lead")})
+    return out
+
+
+def claims(values: dict[str, Any]) -> dict[str, bool]:
+    """The qualitative statements of the section's prose, as checks on its glued ``values`` (of
+    :func:`prose_values` and :func:`finding_values`): each must hold, or the prose is wrong."""
+    v = values
+    return {
+        "the second rule picks nothing": v["confirm_qualifying"] == 0 and v["c_pick_width"] == DASH,
+        "every candidate measured on five runs": v["confirm_measured"] == v["confirm_wanted"] > 0,
+        "no lower end on five runs reaches the target": v["best5_lower"] < v["lead_min"],
+        # "the one mean at the target ... its neighbours lead by less": an isolated stopping rule
+        "at most one candidate's mean reaches the target": v["best5_at_target"] <= 1,
+        "the 3-run leaders lead by less on five runs": v["leaders3"] > 0 and v["leaders3_lead5"] < v["leaders3_lead3"],
+        "the first rule's pick leads by less than the target on five runs": v["first_pick_lead5"] < v["lead_min"],
+        "no horizon gives the target lead": v["h_max_lead"] < v["lead_min"],
+        "the longest horizon leads by less than the target": v["h_long_lead"] < v["lead_min"],
+        # "the shallow student rises about as much as the deep teacher": within a point of it
+        "the student rises with the teacher": abs(v["h_teacher_rise"] - v["h_hard_rise"]) <= 1.0,
+    }

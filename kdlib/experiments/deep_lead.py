@@ -45,14 +45,15 @@ from __future__ import annotations
 
 import argparse
 import copy
+import math
+import statistics
 import sys
 from typing import Any, Iterable, Sequence
-
-import math
 
 from kdlib.experiments import deep, deep_lead_settings, deep_settings
 from kdlib.experiments.deep_lead_settings import MEASURED_RUNS, NAME, configs  # noqa: F401 (the rule reads them)
 from kdlib.experiments.deep_lead_settings import literal
+from kdlib.fit import mean_sd
 
 #: The profile this rule fills in :data:`kdlib.experiments.deep.PROFILES`.
 PROFILE = "cpu2"
@@ -102,6 +103,29 @@ def summary(records: Iterable[dict[str, Any]], precision: str | None = None,
     for s in rows:
         s["profile_s"] = deep_settings.profile_estimate(s, runs=RUNS)
     return rows
+
+
+def lead_by_horizon(records: Iterable[dict[str, Any]], step: int = 5) -> list[dict[str, Any]]:
+    """The teacher's lead against the training horizon: for each settings record and each horizon
+    ``E = step, 2 step, ..`` up to its epochs, both nets trained ``E`` epochs and kept at their best
+    validation epoch within them (:func:`kdlib.experiments.deep_settings.early_stopping` with
+    ``max_epochs = patience = E``: no early stop); per row the runs, the mean test accuracy of the teacher
+    and of the hard student, and the lead (paired per run) with its standard error."""
+    out = []
+    for rec in records:
+        c = rec["config"]
+        by = {(row["model"], row["run"]): row for row in rec["rows"]}
+        runs = sorted({r for _, r in by})
+        for e in range(step, c["epochs"] + 1, step):
+            acc = {k: row["test_acc"][deep_settings.early_stopping(row["val_acc"], e, e)[0] - 1]
+                   for k, row in by.items()}
+            lead = [acc[("teacher", r)] - acc[("student", r)] for r in runs]
+            m, sd = mean_sd(lead)
+            out.append({"noise_variance": c["noise_variance"], "width_mult": c["width_mult"], "epochs": e,
+                        "runs": len(runs), "teacher": statistics.fmean(acc[("teacher", r)] for r in runs),
+                        "hard": statistics.fmean(acc[("student", r)] for r in runs), "lead": m,
+                        "lead_se": sd / math.sqrt(len(runs)) if len(runs) > 1 else math.nan})
+    return sorted(out, key=lambda s: (s["noise_variance"], s["width_mult"], s["epochs"]))
 
 
 def choose(rows: Sequence[dict[str, Any]], lead_min: float = LEAD_MIN, budget_s: float = BUDGET_S,
@@ -222,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     again = remeasure(rows)
     print(f"the second rule measures again on {CONFIRM_RUNS} runs: "
           + ", ".join(f"x{c.width_mult:g} at {c.noise_variance:g}, {c.epochs} epochs" for c in again))
-    rows5 = summary(records, a.precision, runs=CONFIRM_RUNS)
+    rows5 = summary(filter(deep_lead_settings.is_candidate, records), a.precision, runs=CONFIRM_RUNS)
     if not rows5:
         print("  none stored yet")
         return first or 3

@@ -14,7 +14,8 @@ from typing import Any
 
 from kdlib.experiments.deep_settings import Config, run
 
-__all__ = ["NAME", "Config", "run", "GRID", "NOISE", "MEASURED_RUNS", "configs", "commands", "literal"]
+__all__ = ["NAME", "Config", "run", "GRID", "NOISE", "MEASURED_RUNS", "configs", "commands", "literal",
+           "HORIZON", "is_candidate"]
 
 NAME = "deep_lead_settings"
 #: Settings measured (flips and shifts throughout: without them no teacher led at 0.01), at both noise levels.
@@ -26,11 +27,21 @@ GRID: tuple[dict[str, Any], ...] = (
 #: The noise level the rule looks at, and the one that shows whether a lead survives heavy noise.
 NOISE = (0.01, 0.2)
 MEASURED_RUNS = 3
+#: A longer measurement, not a candidate of either rule: width 1/4 at noise 0.01 on runs 0-4 for 80
+#: epochs, twice the grid's horizon, to see whether a longer-trained teacher pulls ahead.
+HORIZON: dict[str, Any] = dict(width_mult=0.25, epochs=80, noise_variance=0.01, runs=5)
 
 
 def configs(runs: int = MEASURED_RUNS, **kw: Any) -> list[Config]:
     """The measurements: every setting of :data:`GRID` at every noise level of :data:`NOISE`."""
     return [Config(noise_variance=v, runs=runs, augment=True, **g, **kw) for g in GRID for v in NOISE]
+
+
+def is_candidate(record: dict[str, Any]) -> bool:
+    """Whether a stored measurement is one of a setting of :data:`GRID` (its width and epochs), which the
+    rules choose from; :data:`HORIZON` is not."""
+    c = record["config"]
+    return any(c["width_mult"] == g["width_mult"] and c["epochs"] == g["epochs"] for g in GRID)
 
 
 def literal(v: Any) -> str:
