@@ -39,7 +39,7 @@ def test_the_second_rule_picks_by_the_lower_end_on_five_runs():
     assert v["c_pick_profile_h"] == round(deep_lead.RUNS * (6 * run_s + 2 * 15 * 0.5) / 3600, 2)
     assert v["confirm_qualifying"] == v["confirm_candidates"]  # every one: 40 epochs cost 0.7 CPU-h
     table = str(ch.confirm_table(settings))
-    assert "picked" in table and "+5.6 ± 0.2" in table and "+6.0" in table
+    assert "picked" in table and "+5.6 ± 0.2" in table and "+6.0" in table and "largest lower end" in table
     # runs 3 and 4 leading by 4 and 2 instead: mean 4.8, nothing qualifies
     worse = settings[:2] + [_settings(0.25, 5, [6.0, 6.0, 6.0, 4.0, 2.0])]
     v = ch.prose_values(worse, [], deep.sweep("cpu2"), None)

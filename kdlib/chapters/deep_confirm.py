@@ -48,7 +48,7 @@ def _se(sd: float, n: int) -> float:
 
 def confirm_table(records: Sequence[dict[str, Any]], patience: Sequence[int] = (5, 8)) -> "Table":
     """The second rule's candidates at noise :data:`~kdlib.experiments.deep_lead.AT` (5-run records), with a
-    patience in ``patience`` (and the pick, marked): the teacher's and the hard student's test accuracy, the
+    patience in ``patience`` (and the pick, the largest mean lead and the largest lower end, marked): the teacher's and the hard student's test accuracy, the
     lead (mean ± standard error over the 5 runs), its lower end, the lead the same setting and stopping rule
     showed on runs 0-2 (the first rule's measurements), the estimated CPU-hours of the profile, and whether
     the candidate qualifies (lower end at least :data:`~kdlib.experiments.deep_lead.LEAD_MIN`, profile within
@@ -60,17 +60,25 @@ def confirm_table(records: Sequence[dict[str, Any]], patience: Sequence[int] = (
     keys = ("width_mult", "max_epochs", "patience")
     rows3 = {tuple(s[k] for k in keys): s for s in deep_lead.summary(records, "bf16", runs=deep_lead.MEASURED_RUNS)
              if abs(s["noise_variance"] - deep_lead.AT) < 1e-9}
+    marks = {}
+    if rows5:
+        marks[id(max(rows5, key=deep_lead.lower_end))] = "largest lower end"
+        marks[id(max(rows5, key=lambda s: s["lead"]))] = "largest mean" + (
+            ", largest lower end" if id(max(rows5, key=lambda s: s["lead"])) in marks else "")
     out = []
     for s in rows5:
         chosen = pick is not None and all(s[k] == pick[k] for k in keys)
-        if s["patience"] not in patience and not chosen:
+        if s["patience"] not in patience and not chosen and id(s) not in marks:
             continue
         ok = deep_lead.lower_end(s) >= deep_lead.LEAD_MIN and s["profile_s"] <= deep_lead.BUDGET_S
+        verdict = ("picked" if chosen else "yes") if ok else "no"
+        if id(s) in marks:
+            verdict += f" ({marks[id(s)]})"
         three = rows3.get(tuple(s[k] for k in keys))
         out.append([f"×{s['width_mult']:g}", f"{s['max_epochs']} / {s['patience']}", f"{s['teacher']:.1f}",
                     f"{s['hard']:.1f}", f"{s['lead']:+.1f} ± {_se(s['lead_sd'], s['runs']):.1f}",
                     f"{deep_lead.lower_end(s):+.1f}", DASH if three is None else f"{three['lead']:+.1f}",
-                    f"{s['profile_s'] / 3600:.2f}", ("picked" if chosen else "yes") if ok else "no"])
+                    f"{s['profile_s'] / 3600:.2f}", verdict])
     return Table(["width", "max epochs / patience", "teacher", "hard", "lead (runs 0-4)", "lower end",
                   "lead (runs 0-2)", "profile CPU-h", "qualifies"], out,
                  caption=f"σ² = {deep_lead.AT:g}, {deep_lead.CONFIRM_RUNS} runs: test accuracy (%) at the epoch "
