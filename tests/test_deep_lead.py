@@ -142,3 +142,15 @@ def test_only_the_grid_settings_are_candidates():
     grid = [{"config": dict(width_mult=g["width_mult"], epochs=g["epochs"])} for g in deep_lead_settings.GRID]
     horizon = {"config": dict(deep_lead_settings.HORIZON)}
     assert all(map(deep_lead_settings.is_candidate, grid)) and not deep_lead_settings.is_candidate(horizon)
+
+
+def test_the_rules_read_runs_counted_from_zero_only():
+    def rec(first_run):
+        rows = [dict(model=m, run=first_run + r, n_train=9600, val_acc=[60.0, 70.0], test_acc=[60.0, 70.0 + d],
+                     epoch_seconds=[1.0, 1.0]) for r in range(5) for m, d in (("teacher", 5.0), ("student", 0.0))]
+        cfg = dict(noise_variance=0.01, width_mult=0.25, epochs=2, batch_size=128, augment=True, runs=5,
+                   first_run=first_run)
+        return {"config": cfg, "rows": rows, "provenance": {"precision": "bf16"}}
+
+    assert len(deep_lead.summary([rec(0), rec(5)], "bf16", choices=((2, 1),), runs=5)) == 1
+    assert len(deep_lead.summary([rec(0), rec(5)], "bf16", choices=((2, 1),))) == 2

@@ -70,3 +70,16 @@ def test_labels_say_which_runs():
             deep.profile_settings(bad)
     with pytest.raises(ValueError, match="first_run"):
         deep.make_config("smoke", 0.1, first_run=-1)
+
+
+def test_settings_runs_from_first_run_are_the_same_nets():
+    from kdlib.experiments import deep_settings
+
+    tiny = dict(width_mult=1 / 16, train_limit=64, epochs=2, batch_size=32, device="cpu", progress=False,
+                precision="float32")
+    both = _or_skip(deep_settings.run, deep_settings.Config(runs=2, **tiny))
+    second = deep_settings.run(deep_settings.Config(runs=1, first_run=1, **tiny))
+    assert second.seeds == [1, 1001, 2001] and {r["run"] for r in second.rows} == {1}
+    strip = lambda r: {k: v for k, v in r.items() if k not in ("epoch_seconds", "epoch_cpu_seconds")}  # noqa: E731
+    assert [strip(r) for r in second.rows] == [strip(r) for r in both.rows if r["run"] == 1]
+    assert "first_run" not in key_fields(deep_settings.Config(**tiny))

@@ -184,7 +184,8 @@ def horizon_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     longest: dict[float, dict[str, Any]] = {}
     for r in records:
         c = r["config"]
-        if (c["runs"] == deep_lead.CONFIRM_RUNS and abs(c["noise_variance"] - deep_lead.AT) < 1e-9
+        if (c["runs"] == deep_lead.CONFIRM_RUNS and c.get("first_run", 0) == 0
+                and abs(c["noise_variance"] - deep_lead.AT) < 1e-9
                 and deep_lead.precision_of(r) == "bf16"
                 and c["epochs"] > longest.get(c["width_mult"], {"config": {"epochs": 0}})["config"]["epochs"]):
             longest[c["width_mult"]] = r

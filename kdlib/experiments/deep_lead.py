@@ -93,12 +93,12 @@ def precision_of(record: dict[str, Any]) -> str:
 def summary(records: Iterable[dict[str, Any]], precision: str | None = None,
             choices: Sequence[tuple[int, int]] = CHOICES, runs: int | None = None) -> list[dict[str, Any]]:
     """:func:`kdlib.experiments.deep_settings.settings_summary` of the records computed in ``precision``
-    (all if None) over ``runs`` runs (all if None; the first rule reads the records of
+    (all if None) over runs ``0 .. runs-1`` (all records if None; the first rule reads the records of
     :data:`MEASURED_RUNS` runs, the second those of :data:`CONFIRM_RUNS`) and ``choices``, timed by
     CPU time; each row gains ``profile_s``, the estimated CPU seconds of the whole profile with
     :data:`RUNS` runs."""
     recs = [r for r in records if (precision is None or precision_of(r) == precision)
-            and (runs is None or r["config"]["runs"] == runs)]
+            and (runs is None or r["config"]["runs"] == runs and r["config"].get("first_run", 0) == 0)]
     rows = deep_settings.settings_summary(cpu_time(recs), choices)
     for s in rows:
         s["profile_s"] = deep_settings.profile_estimate(s, runs=RUNS)

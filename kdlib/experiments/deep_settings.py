@@ -37,7 +37,7 @@ class Config:
     """One measurement for choosing a profile: at one noise level, the teacher and the *hard*
     student (never the soft one, so the choice cannot look at the soft-minus-hard gap) of
     runs ``0 .. runs-1``, trained for exactly ``epochs`` epochs (no early stopping), with the
-    validation and test accuracy recorded after every epoch.
+    validation and test accuracy recorded after every epoch (runs ``first_run ..`` when it is set).
 
     Seeds, data and batch order are those of :func:`run` (run ``r``: noise seed ``r``,
     batch order ``r``, teacher init ``1000 + r``, student init ``2000 + r``), so the first
@@ -57,6 +57,9 @@ class Config:
     augment: bool = False
     split_seed: int = 0
     classes: tuple[str, str] = ("cat", "dog")
+    #: The runs are ``first_run .. first_run + runs - 1`` (as :attr:`kdlib.experiments.deep.Config.first_run`;
+    #: left out of the key at 0, :data:`kdlib.results.KEY_OMITTED_AT`).
+    first_run: int = 0
     device: str = "auto"
     progress: bool = True
     precision: str = "auto"
@@ -65,6 +68,7 @@ class Config:
         check_variance(self.noise_variance)
         for name in ("runs", "epochs", "batch_size"):
             integer(name, getattr(self, name), 1)
+        integer("first_run", self.first_run, 0)
         optional_integer("train_limit", self.train_limit, 2, none_means="all 9,600")
         in_interval("width_mult", self.width_mult, 0, 4, closed_high=True)
         self.train_config(0)
@@ -86,7 +90,8 @@ def run(config: Config) -> RunOutput:
     prec = resolve_precision(config.precision, dev)
     rows: list[dict[str, Any]] = []
     source: dict[str, Any] = {}
-    for r in range(config.runs):
+    runs = range(config.first_run, config.first_run + config.runs)
+    for r in runs:
         data = load_cat_dog(config.classes, noise_variance=config.noise_variance, noise_seed=r,
                             split_seed=config.split_seed, train_limit=config.train_limit, device=dev)
         source = data.source
@@ -117,7 +122,7 @@ def run(config: Config) -> RunOutput:
     extra = {"data_source": source, "data_notice": source_notice(source),
              "seed_scheme": "as the deep experiment: noise seed r, batch order r, teacher 1000+r, student 2000+r",
              "precision": prec}
-    return RunOutput(rows=rows, seeds=[s for r in range(config.runs) for s in (r, 1000 + r, 2000 + r)],
+    return RunOutput(rows=rows, seeds=[s for r in runs for s in (r, 1000 + r, 2000 + r)],
                      device=str(dev), extra=extra)
 
 
