@@ -115,3 +115,22 @@ def test_claims_hold_on_the_stored_measurements():
     values |= {"lead_min": deep_lead.LEAD_MIN, "budget_h": deep_lead.BUDGET_S / 3600}
     failed = [name for name, ok in ch.claims(values).items() if not ok]
     assert not failed, f"Chapter 7's second-rule prose states what the records no longer show: {failed}"
+
+
+def test_held_out_runs_are_compared_candidate_by_candidate():
+    later = _settings(0.25, 5, [3.0, 4.0, 5.0, 3.0, 5.0])
+    later["config"]["first_run"] = 5
+    for row in later["rows"]:
+        row["run"] += 5
+    settings = [_settings(0.25, 5, [6.0, 6.0, 6.0, 5.0, 5.0]), later]
+    v = ch.held_out_values(settings)
+    # every stopping rule: 5.6 on runs 0-4, leads 3, 4, 5, 3, 5 on runs 5-9: mean 4, sd 1, se 1/sqrt(5)
+    assert (v["ho_widths"], v["ho_pairs"], v["ho_fewer"]) == (1, len(deep_lead.CHOICES), len(deep_lead.CHOICES))
+    assert (v["ho_all_lead5"], v["ho_all_lead_ho"], v["ho_best_lead5"], v["ho_best_lead_ho"]) == (5.6, 4.0, 5.6, 4.0)
+    assert v["ho_best_lead_ho_se"] == round(1 / math.sqrt(5), 1) and v["ho_max_lead_ho"] == 4.0
+    table = str(ch.held_out_table(settings))
+    assert "+5.6 ± 0.2" in table and "+4.0 ± 0.4" in table and "5-9" in table
+    # the later runs are no measurement of either rule, and are drawn dashed beside runs 0-4
+    assert ch.prose_values(settings, [], [], None)["c_pick_lead"] == 5.6
+    assert {(s["first_run"], s["runs"]) for s in ch.horizon_rows(settings)} == {(0, 5), (5, 5)}
+    assert ch.held_out_values(settings[:1])["ho_best_lead_ho"] == "—"

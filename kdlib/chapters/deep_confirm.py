@@ -48,7 +48,8 @@ def _se(sd: float, n: int) -> float:
 
 def confirm_table(records: Sequence[dict[str, Any]], patience: Sequence[int] = (5, 8)) -> "Table":
     """The second rule's candidates at noise :data:`~kdlib.experiments.deep_lead.AT` (5-run records), with a
-    patience in ``patience`` (and the pick, the largest mean lead and the largest lower end, marked): the teacher's and the hard student's test accuracy, the
+    patience in ``patience`` (and the pick, the largest mean lead and the largest lower end, marked): the
+    teacher's and the hard student's test accuracy, the
     lead (mean ± standard error over the 5 runs), its lower end, the lead the same setting and stopping rule
     showed on runs 0-2 (the first rule's measurements), the estimated CPU-hours of the profile, and whether
     the candidate qualifies (lower end at least :data:`~kdlib.experiments.deep_lead.LEAD_MIN`, profile within
@@ -104,7 +105,8 @@ def prose_values(settings: Sequence[dict[str, Any]], records: Sequence[dict[str,
                  configs: Sequence[deep.Config], held: dict[str, Any] | None) -> dict[str, Any]:
     """The values the section's prose quotes (glued; ``"—"`` where the records lack them):
 
-    - the rule: ``confirm_runs`` (runs 0 to ``confirm_last``), ``c3_held_first`` and ``c3_held_last`` (the held-out runs),
+    - the rule: ``confirm_runs`` (runs 0 to ``confirm_last``), ``c3_held_first`` and ``c3_held_last``
+      (the held-out runs),
       ``confirm_measured`` of ``confirm_wanted`` (the 5-run measurements of
       :func:`~kdlib.experiments.deep_lead.remeasure`), ``confirm_candidates`` (stopping rules and settings
       at 0.01 on 5 runs) and ``confirm_qualifying`` (those that pass);
@@ -139,7 +141,8 @@ def prose_values(settings: Sequence[dict[str, Any]], records: Sequence[dict[str,
         three = next((s for s in rows3 if abs(s["noise_variance"] - deep_lead.AT) < 1e-9
                       and all(s[k] == pick[k] for k in keys)), None)
         out.update(c_pick_lead=round(pick["lead"], 1), c_pick_lead_se=round(_se(pick["lead_sd"], pick["runs"]), 1),
-                   c_pick_lower=round(deep_lead.lower_end(pick), 1), c_pick_profile_h=round(pick["profile_s"] / 3600, 2),
+                   c_pick_lower=round(deep_lead.lower_end(pick), 1),
+                   c_pick_profile_h=round(pick["profile_s"] / 3600, 2),
                    c_pick_lead3=DASH if three is None else round(three["lead"], 1))
     first = deep.PROFILES[deep_lead.PROFILE]
     f5 = next((s for s in rows5 if s["width_mult"] == first["width_mult"] and s["max_epochs"] == first["max_epochs"]
@@ -179,31 +182,33 @@ def prose_values(settings: Sequence[dict[str, Any]], records: Sequence[dict[str,
 
 def horizon_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """:func:`kdlib.experiments.deep_lead.lead_by_horizon` of the bf16 settings records at noise 0.01 with
-    :data:`~kdlib.experiments.deep_lead.CONFIRM_RUNS` runs, the longest record of a width only (its first
-    epochs are the shorter record's: same seeds, data and constant learning rate)."""
-    longest: dict[float, dict[str, Any]] = {}
+    :data:`~kdlib.experiments.deep_lead.CONFIRM_RUNS` runs, per width and first run the longest record only
+    (its first epochs are the shorter record's: same seeds, data and constant learning rate)."""
+    longest: dict[tuple[float, int], dict[str, Any]] = {}
     for r in records:
         c = r["config"]
-        if (c["runs"] == deep_lead.CONFIRM_RUNS and c.get("first_run", 0) == 0
-                and abs(c["noise_variance"] - deep_lead.AT) < 1e-9
+        key = (c["width_mult"], c.get("first_run", 0))
+        if (c["runs"] == deep_lead.CONFIRM_RUNS and abs(c["noise_variance"] - deep_lead.AT) < 1e-9
                 and deep_lead.precision_of(r) == "bf16"
-                and c["epochs"] > longest.get(c["width_mult"], {"config": {"epochs": 0}})["config"]["epochs"]):
-            longest[c["width_mult"]] = r
-    return deep_lead.lead_by_horizon([longest[w] for w in sorted(longest)])
+                and c["epochs"] > longest.get(key, {"config": {"epochs": 0}})["config"]["epochs"]):
+            longest[key] = r
+    return deep_lead.lead_by_horizon([longest[k] for k in sorted(longest)])
 
 
 def plot_lead_by_horizon(rows: Sequence[dict[str, Any]]):
     """The teacher's lead over the hard student (mean ± standard error over the runs, points) against the
-    epochs both nets train, each kept at its best validation epoch within them; one line per width, the
-    rules' target and the paper's lead at noise 0.01 as horizontal lines."""
+    epochs both nets train, each kept at its best validation epoch within them; one line per width and
+    block of runs (dashed: runs neither rule saw), the rules' target and the paper's lead at noise 0.01 as
+    horizontal lines."""
     from kdlib.plots import legible, new_figure, series_style
 
     fig, ax = new_figure(width=7.5, height=4.2)
-    for i, w in enumerate(sorted({s["width_mult"] for s in rows})):
-        pts = [s for s in rows if s["width_mult"] == w]
+    for i, (w, first) in enumerate(sorted({(s["width_mult"], s["first_run"]) for s in rows})):
+        pts = [s for s in rows if (s["width_mult"], s["first_run"]) == (w, first)]
         st = series_style(i)
         ax.errorbar([s["epochs"] for s in pts], [s["lead"] for s in pts], yerr=[s["lead_se"] for s in pts],
-                    color=st["color"], marker=st["marker"], capsize=3, label=f"width ×{w:g}, {pts[0]['runs']} runs")
+                    color=st["color"], marker=st["marker"], capsize=3, ls="-" if first == 0 else "--",
+                    label=f"width ×{w:g}, runs {first}-{first + pts[0]['runs'] - 1}")
     ax.axhline(deep_lead.LEAD_MIN, color="#444444", lw=1, ls="--", label="the rules' target")
     paper = deep.PAPER_FIGURE[deep_lead.AT]
     ax.axhline(paper[0] - paper[1], color="#444444", lw=1, ls=":", label="the paper (full width, 100 epochs)")
@@ -247,7 +252,7 @@ def finding_values(settings: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out["leaders3"] = len(pairs)
     out["leaders3_lead3"] = DASH if not pairs else round(statistics.fmean(a["lead"] for a, _ in pairs), 1)
     out["leaders3_lead5"] = DASH if not pairs else round(statistics.fmean(b["lead"] for _, b in pairs), 1)
-    h = horizon_rows(settings)
+    h = [s for s in horizon_rows(settings) if s["first_run"] == 0]
     widest = max((s["width_mult"] for s in h), default=None)
     hw = [s for s in h if s["width_mult"] == widest]
     if hw:
@@ -255,11 +260,12 @@ def finding_values(settings: Sequence[dict[str, Any]]) -> dict[str, Any]:
         out.update(h_first_epochs=first["epochs"], h_teacher_rise=round(long["teacher"] - first["teacher"], 1),
                    h_hard_rise=round(long["hard"] - first["hard"], 1))
         out.update(h_width=widest, h_low=round(min(s["lead"] for s in hw), 1),
-                   h_high=round(max(s["lead"] for s in hw), 1), h_long_epochs=long["epochs"], h_long_lead=round(long["lead"], 1),
-                   h_long_lead_se=round(long["lead_se"], 1), h_max_lead=round(max(s["lead"] for s in h), 1))
+                   h_high=round(max(s["lead"] for s in hw), 1), h_long_epochs=long["epochs"],
+                   h_long_lead=round(long["lead"], 1), h_long_lead_se=round(long["lead_se"], 1),
+                   h_max_lead=round(max(s["lead"] for s in h), 1))
     else:
-        out.update({k: DASH for k in ("h_first_epochs", "h_teacher_rise", "h_hard_rise", "h_width", "h_low", "h_high", "h_long_epochs", "h_long_lead", "h_long_lead_se",
-                                      "h_max_lead")})
+        out.update({k: DASH for k in ("h_first_epochs", "h_teacher_rise", "h_hard_rise", "h_width", "h_low",
+                                      "h_high", "h_long_epochs", "h_long_lead", "h_long_lead_se", "h_max_lead")})
     return out
 
 
@@ -279,4 +285,73 @@ def claims(values: dict[str, Any]) -> dict[str, bool]:
         "the longest horizon leads by less than the target": v["h_long_lead"] < v["lead_min"],
         # "the shallow student rises about as much as the deep teacher": within a point of it
         "the student rises with the teacher": abs(v["h_teacher_rise"] - v["h_hard_rise"]) <= 1.0,
+    }
+
+
+def _held_out_pairs(settings: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each candidate at noise 0.01 (setting and stopping rule) with its summary on runs 0-4 and on the
+    runs of a measurement that starts later (``first_run`` > 0: runs neither rule saw), where both exist."""
+    from kdlib.experiments.deep_lead_settings import is_candidate
+
+    later = [r for r in settings if is_candidate(r) and r["config"].get("first_run", 0) > 0
+             and abs(r["config"]["noise_variance"] - deep_lead.AT) < 1e-9]
+    keys = ("width_mult", "max_epochs", "patience")
+    seen = {tuple(s[k] for k in keys): s for s in measurements(settings)
+            if abs(s["noise_variance"] - deep_lead.AT) < 1e-9}
+    return [(seen[tuple(s[k] for k in keys)], s) for s in deep_lead.summary(later, "bf16")
+            if tuple(s[k] for k in keys) in seen]
+
+
+def held_out_table(settings: Sequence[dict[str, Any]]) -> "Table":
+    """Per width with runs neither rule saw: the candidate with the largest mean lead on runs 0-4, and the
+    mean over all the width's candidates, each with its lead on runs 0-4 and on the later runs (mean ±
+    standard error, points)."""
+    from kdlib.report import Table
+
+    pairs = _held_out_pairs(settings)
+    out = []
+    for w in sorted({a["width_mult"] for a, _ in pairs}):
+        pw = [(a, b) for a, b in pairs if a["width_mult"] == w]
+        a, b = max(pw, key=lambda p: p[0]["lead"])
+        first = min(r["run"] for r in _later_runs(settings, w))
+        span = f"{first}-{first + b['runs'] - 1}"
+        out.append([f"×{w:g}", f"largest mean on runs 0-4: {a['max_epochs']} / {a['patience']}",
+                    f"{a['lead']:+.1f} ± {_se(a['lead_sd'], a['runs']):.1f}",
+                    f"{b['lead']:+.1f} ± {_se(b['lead_sd'], b['runs']):.1f}", span])
+        out.append([f"×{w:g}", f"mean of its {len(pw)} candidates",
+                    f"{statistics.fmean(p[0]['lead'] for p in pw):+.1f}",
+                    f"{statistics.fmean(p[1]['lead'] for p in pw):+.1f}", span])
+    return Table(["width", "candidate (max epochs / patience)", "lead, runs 0-4", "lead, later runs", "later runs"],
+                 out, caption=f"σ² = {deep_lead.AT:g}: the teacher's lead over the hard student (points), on the "
+                              "runs the second rule chose on and on runs neither rule saw")
+
+
+def _later_runs(settings: Sequence[dict[str, Any]], width: float) -> list[dict[str, Any]]:
+    return [row for r in settings if r["config"].get("first_run", 0) > 0 and r["config"]["width_mult"] == width
+            and abs(r["config"]["noise_variance"] - deep_lead.AT) < 1e-9 for row in r["rows"]]
+
+
+def held_out_values(settings: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The held-out check of the second rule's candidates (glued; ``"—"`` where none is stored):
+    ``ho_widths`` (widths with later runs) of ``confirm_wanted``; over all candidates, the mean lead on
+    runs 0-4 (``ho_all_lead5``) and on the later runs (``ho_all_lead_ho``) and how many candidates lead by
+    less there (``ho_fewer``) of ``ho_pairs``; the candidate with the largest mean on runs 0-4
+    (``ho_best_width``, ``ho_best_max_epochs``, ``ho_best_patience``, ``ho_best_lead5``): its lead on the
+    later runs (``ho_best_lead_ho``, ``_se``); and the largest lead any candidate shows on the later runs
+    (``ho_max_lead_ho``), itself the largest of many and so an overstatement."""
+    pairs = _held_out_pairs(settings)
+    out: dict[str, Any] = {"ho_widths": len({a["width_mult"] for a, _ in pairs}), "ho_pairs": len(pairs)}
+    if not pairs:
+        return out | {k: DASH for k in ("ho_all_lead5", "ho_all_lead_ho", "ho_fewer", "ho_best_width",
+                                        "ho_best_max_epochs", "ho_best_patience", "ho_best_lead5",
+                                        "ho_best_lead_ho", "ho_best_lead_ho_se", "ho_max_lead_ho")}
+    a, b = max(pairs, key=lambda p: p[0]["lead"])
+    return out | {
+        "ho_all_lead5": round(statistics.fmean(p[0]["lead"] for p in pairs), 1),
+        "ho_all_lead_ho": round(statistics.fmean(p[1]["lead"] for p in pairs), 1),
+        "ho_fewer": sum(q["lead"] < p["lead"] for p, q in pairs),
+        "ho_best_width": a["width_mult"], "ho_best_max_epochs": a["max_epochs"], "ho_best_patience": a["patience"],
+        "ho_best_lead5": round(a["lead"], 1), "ho_best_lead_ho": round(b["lead"], 1),
+        "ho_best_lead_ho_se": round(_se(b["lead_sd"], b["runs"]), 1),
+        "ho_max_lead_ho": round(max(p[1]["lead"] for p in pairs), 1),
     }

@@ -122,10 +122,11 @@ def lead_by_horizon(records: Iterable[dict[str, Any]], step: int = 5) -> list[di
             lead = [acc[("teacher", r)] - acc[("student", r)] for r in runs]
             m, sd = mean_sd(lead)
             out.append({"noise_variance": c["noise_variance"], "width_mult": c["width_mult"], "epochs": e,
-                        "runs": len(runs), "teacher": statistics.fmean(acc[("teacher", r)] for r in runs),
+                        "first_run": runs[0], "runs": len(runs),
+                        "teacher": statistics.fmean(acc[("teacher", r)] for r in runs),
                         "hard": statistics.fmean(acc[("student", r)] for r in runs), "lead": m,
                         "lead_se": sd / math.sqrt(len(runs)) if len(runs) > 1 else math.nan})
-    return sorted(out, key=lambda s: (s["noise_variance"], s["width_mult"], s["epochs"]))
+    return sorted(out, key=lambda s: (s["noise_variance"], s["width_mult"], s["first_run"], s["epochs"]))
 
 
 def choose(rows: Sequence[dict[str, Any]], lead_min: float = LEAD_MIN, budget_s: float = BUDGET_S,
