@@ -154,3 +154,19 @@ def test_the_rules_read_runs_counted_from_zero_only():
 
     assert len(deep_lead.summary([rec(0), rec(5)], "bf16", choices=((2, 1),), runs=5)) == 1
     assert len(deep_lead.summary([rec(0), rec(5)], "bf16", choices=((2, 1),))) == 2
+
+
+def test_second_commands_compute_the_stored_second_rule_measurements():
+    rows = [_row(5.1, 1.0) | {"width_mult": 0.25}]
+    configs = deep_lead.second_configs(rows)
+    assert [(c.width_mult, c.runs, c.first_run, c.epochs) for c in configs] == [
+        (0.25, 5, 0, 40), (0.25, 5, deep_lead.HELD_OUT_FROM, 40), (0.25, 5, 0, 80)]
+    for c in configs:
+        (again,) = _configs_of(deep_lead.config_command(c), deep_lead_settings)
+        assert config_key(deep_lead.NAME, again) == config_key(deep_lead.NAME, c)
+    # the stored ones are exactly those the commands make (where the 3-run measurements are stored)
+    stored = {r["key"] for r in ResultStore().records(deep_lead.NAME) if r["config"]["runs"] == deep_lead.CONFIRM_RUNS}
+    if stored:
+        three = deep_lead.summary(ResultStore().records(deep_lead.NAME), "bf16", runs=deep_lead.MEASURED_RUNS)
+        want = {config_key(deep_lead.NAME, c) for c in deep_lead.second_configs(three)}
+        assert stored <= want

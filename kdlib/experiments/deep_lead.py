@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import math
 import statistics
 import sys
@@ -54,6 +55,7 @@ from kdlib.experiments import deep, deep_lead_settings, deep_settings
 from kdlib.experiments.deep_lead_settings import MEASURED_RUNS, NAME, configs  # noqa: F401 (the rule reads them)
 from kdlib.experiments.deep_lead_settings import literal
 from kdlib.fit import mean_sd
+from kdlib.results import NON_KEY_FIELDS
 
 #: The profile this rule fills in :data:`kdlib.experiments.deep.PROFILES`.
 PROFILE = "cpu2"
@@ -169,6 +171,26 @@ def remeasure(rows: Sequence[dict[str, Any]], lead_min: float = LEAD_MIN,
             for g in deep_lead_settings.GRID if g["width_mult"] in hit]
 
 
+def second_configs(rows: Sequence[dict[str, Any]]) -> list[deep_lead_settings.Config]:
+    """Every measurement the second rule's section reads: :func:`remeasure` of the 3-run summary ``rows``
+    (runs 0-4), the same settings on runs :data:`HELD_OUT_FROM` .. (``first_run``: runs neither rule saw),
+    and the longer :data:`kdlib.experiments.deep_lead_settings.HORIZON` measurement."""
+    again = remeasure(rows)
+    later = [dataclasses.replace(c, first_run=HELD_OUT_FROM) for c in again]
+    return again + later + [deep_lead_settings.Config(augment=True, **deep_lead_settings.HORIZON)]
+
+
+def config_command(c: deep_lead_settings.Config) -> str:
+    """The ``python -m kdlib.sweep`` command (one worker) that computes the settings measurement ``c``: its
+    noise, width, epochs and runs, and every other key field that differs from the default, as ``--set``."""
+    default = deep_lead_settings.Config()
+    always = ("noise_variance", "width_mult", "epochs", "runs")
+    sets = " ".join(f"--set {f.name}={literal(getattr(c, f.name))}" for f in dataclasses.fields(c)
+                    if f.name not in NON_KEY_FIELDS
+                    and (f.name in always or getattr(c, f.name) != getattr(default, f.name)))
+    return f"python -m kdlib.sweep {NAME} --executor local --workers 1 {sets}"
+
+
 def held_out_config(profile: str = CONFIRMED_PROFILE) -> deep.Config:
     """The profile's held-out runs: its nets at noise :data:`AT` on runs :data:`HELD_OUT_FROM` ..
     :data:`HELD_OUT_FROM` + ``runs`` - 1, labelled ``"<profile>+from5"``."""
@@ -244,9 +266,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows = summary(records, a.precision, runs=MEASURED_RUNS)
     _print_rows(rows)
     first = _check_profile(PROFILE, choose(rows), "the first rule", held_out=False)
-    again = remeasure(rows)
-    print(f"the second rule measures again on {CONFIRM_RUNS} runs: "
-          + ", ".join(f"x{c.width_mult:g} at {c.noise_variance:g}, {c.epochs} epochs" for c in again))
+    print(f"the second rule's measurements (runs 0-{CONFIRM_RUNS - 1}), their later runs and the longer one:\n  "
+          + "\n  ".join(map(config_command, second_configs(rows))))
     rows5 = summary(filter(deep_lead_settings.is_candidate, records), a.precision, runs=CONFIRM_RUNS)
     if not rows5:
         print("  none stored yet")
