@@ -99,7 +99,13 @@ def test_findings_compare_the_three_run_leaders_on_five_runs_and_read_the_longes
     v = ch.finding_values(settings + [longer])
     assert (v["h_long_epochs"], v["h_long_lead"], v["h_max_lead"]) == (80, 3.0, 3.0)
     assert v["leaders3_lead5"] == 4.4  # the longer record is no candidate
-    checks = ch.claims(ch.prose_values(settings, [], [], None) | v | {"lead_min": deep_lead.LEAD_MIN})
+    later = _settings(0.25, 5, [3.0] * 5)
+    later["config"]["first_run"] = 5
+    for row in later["rows"]:
+        row["run"] += 5
+    both = settings + [later]
+    checks = ch.claims(ch.prose_values(both, [], [], None) | ch.finding_values(both) | ch.held_out_values(both)
+                       | {"lead_min": deep_lead.LEAD_MIN})
     assert all(checks.values()), checks
     assert ch.finding_values([])["h_long_lead"] == "—" and ch.finding_values([])["leaders3"] == 0
 
@@ -111,6 +117,7 @@ def test_claims_hold_on_the_stored_measurements():
     settings = ResultStore().records(deep_lead.NAME)
     configs, records, _, held = ch.stored()
     values = ch.prose_values(settings, records, configs, held) | ch.finding_values(settings)
+    values |= ch.held_out_values(settings)
     assert values["confirm_measured"] == values["confirm_wanted"], "the 5-run measurements are not all stored"
     values |= {"lead_min": deep_lead.LEAD_MIN, "budget_h": deep_lead.BUDGET_S / 3600}
     failed = [name for name, ok in ch.claims(values).items() if not ok]

@@ -271,7 +271,8 @@ def finding_values(settings: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def claims(values: dict[str, Any]) -> dict[str, bool]:
     """The qualitative statements of the section's prose, as checks on its glued ``values`` (of
-    :func:`prose_values` and :func:`finding_values`): each must hold, or the prose is wrong."""
+    :func:`prose_values`, :func:`finding_values` and :func:`held_out_values`): each must hold, or the prose
+    is wrong."""
     v = values
     return {
         "the second rule picks nothing": v["confirm_qualifying"] == 0 and v["c_pick_width"] == DASH,
@@ -285,6 +286,12 @@ def claims(values: dict[str, Any]) -> dict[str, bool]:
         "the longest horizon leads by less than the target": v["h_long_lead"] < v["lead_min"],
         # "the shallow student rises about as much as the deep teacher": within a point of it
         "the student rises with the teacher": abs(v["h_teacher_rise"] - v["h_hard_rise"]) <= 1.0,
+        # "Runs neither rule saw": every candidate width measured there
+        "later runs at every candidate width": v["ho_widths"] == v["confirm_wanted"],
+        "on later runs the candidates lead by less": v["ho_all_lead_ho"] < v["ho_all_lead5"],
+        "most candidates lead by less on later runs": 2 * v["ho_fewer"] > v["ho_pairs"],
+        "the best candidate leads by less on later runs": v["ho_best_lead_ho"] < v["ho_best_lead5"],
+        "no candidate reaches the target on later runs": v["ho_max_lead_ho"] < v["lead_min"],
     }
 
 
