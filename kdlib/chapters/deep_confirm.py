@@ -232,7 +232,11 @@ def finding_values(settings: Sequence[dict[str, Any]]) -> dict[str, Any]:
       horizons (``h_low``, ``h_high``), at the longest horizon (``h_long_epochs``, ``h_long_lead``,
       ``h_long_lead_se``), how much the teacher and the hard student rise from the shortest horizon
       (``h_first_epochs``) to the longest (``h_teacher_rise``, ``h_hard_rise``, points), and the largest
-      lead at any width and horizon (``h_max_lead``)."""
+      lead at any width and horizon (``h_max_lead``);
+    - early stopping against the best epoch within the same cap, for the widest width's candidate with the
+      largest mean (``es_max_epochs``, ``es_patience``): the teacher's and the hard student's test accuracy
+      under the stopping rule (``es_teacher``, ``es_hard``), at their best epoch within the cap
+      (``es_teacher_best``, ``es_hard_best``), and the differences (``es_teacher_gap``, ``es_hard_gap``)."""
     rows5 = [s for s in measurements(settings) if abs(s["noise_variance"] - deep_lead.AT) < 1e-9]
     rows3 = [s for s in deep_lead.summary(settings, "bf16", runs=deep_lead.MEASURED_RUNS)
              if abs(s["noise_variance"] - deep_lead.AT) < 1e-9]
@@ -263,7 +267,19 @@ def finding_values(settings: Sequence[dict[str, Any]]) -> dict[str, Any]:
                    h_high=round(max(s["lead"] for s in hw), 1), h_long_epochs=long["epochs"],
                    h_long_lead=round(long["lead"], 1), h_long_lead_se=round(long["lead_se"], 1),
                    h_max_lead=round(max(s["lead"] for s in h), 1))
+    # early stopping against keeping the best epoch within the same cap: the widest width's largest mean
+    cands = [s for s in rows5 if s["width_mult"] == widest]
+    top = max(cands, key=lambda s: s["lead"], default=None)
+    same = None if top is None else next((s for s in hw if s["epochs"] == top["max_epochs"]), None)
+    if same is None:
+        out.update({k: DASH for k in ("es_max_epochs", "es_patience", "es_teacher", "es_hard", "es_teacher_best",
+                                      "es_hard_best", "es_teacher_gap", "es_hard_gap")})
     else:
+        out.update(es_max_epochs=top["max_epochs"], es_patience=top["patience"], es_teacher=round(top["teacher"], 1),
+                   es_hard=round(top["hard"], 1), es_teacher_best=round(same["teacher"], 1),
+                   es_hard_best=round(same["hard"], 1), es_teacher_gap=round(same["teacher"] - top["teacher"], 1),
+                   es_hard_gap=round(same["hard"] - top["hard"], 1))
+    if not hw:
         out.update({k: DASH for k in ("h_first_epochs", "h_teacher_rise", "h_hard_rise", "h_width", "h_low",
                                       "h_high", "h_long_epochs", "h_long_lead", "h_long_lead_se", "h_max_lead")})
     return out
@@ -285,7 +301,11 @@ def claims(values: dict[str, Any]) -> dict[str, bool]:
         "no horizon gives the target lead": v["h_max_lead"] < v["lead_min"],
         "the longest horizon leads by less than the target": v["h_long_lead"] < v["lead_min"],
         # "the shallow student rises about as much as the deep teacher": within a point of it
-        "the student rises with the teacher": abs(v["h_teacher_rise"] - v["h_hard_rise"]) <= 1.0,
+        # "Training longer lifts the shallow student more than the deep teacher", and the lead shrinks
+        "the student rises more than the teacher": v["h_hard_rise"] > v["h_teacher_rise"],
+        "the lead at the longest horizon is the smallest": v["h_long_lead"] == v["h_low"],
+        # "early stopping leaves that candidate's students further below their best than its teachers"
+        "early stopping costs the student more": v["es_hard_gap"] > v["es_teacher_gap"] >= 0,
         # "Runs neither rule saw": every candidate width measured there
         "later runs at every candidate width": v["ho_widths"] == v["confirm_wanted"],
         "on later runs the candidates lead by less": v["ho_all_lead_ho"] < v["ho_all_lead5"],
