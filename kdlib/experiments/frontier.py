@@ -43,17 +43,16 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 
 from kdlib import bounds
 from kdlib.experiments import scaling, scaling_gamma
-from kdlib.experiments.scaling import (DEFAULT_PAIRS, DEFAULT_THRESHOLDS, DEFAULT_WIDTHS, MODES, REGIMES,
-                                       GammaConfig, check_eps, check_widths, load_dataset)
+from kdlib.experiments.scaling import DEFAULT_PAIRS, DEFAULT_THRESHOLDS, MODES, REGIMES, GammaConfig, load_dataset
 from kdlib.results import RunOutput, load_or_run
-from kdlib.validate import parameter_list, seed_values
+from kdlib.validate import parameter_list
 
 NAME = "frontier"
 RULES = ("converged", "settled", "max_cap", "budget")
@@ -138,48 +137,24 @@ def check_caps(cap: object, growth: object, max_cap: object) -> None:
 
 # --------------------------------------------------------------------------- the experiment
 @dataclass(frozen=True)
-class Config:
-    """One record: one dataset (``gamma``, read from its ``scaling_gamma`` record), one regime, both label
-    kinds. Planted data in two dimensions: caps ``cap, growth * cap, ...`` up to ``max_cap`` by the rule of
-    the module docstring; other data: the stated budget ``cap`` (then ``max_cap`` must equal it)."""
+class Config(scaling.Students):
+    """One record: :class:`kdlib.experiments.scaling.Students` (one dataset, its ``gamma`` read from its
+    ``scaling_gamma`` record, one regime, both label kinds) and its caps. Planted data in two dimensions:
+    caps ``cap, growth * cap, ...`` up to ``max_cap`` by the rule of the module docstring; other data: the
+    stated budget ``cap`` (then ``max_cap`` must equal it)."""
 
-    gamma: GammaConfig = field(default_factory=GammaConfig)
-    regime: str = "theory"
-    eps: tuple[float, ...] = (0.05, 0.01)
-    widths: tuple[int, ...] = DEFAULT_WIDTHS
-    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
     cap: int = 900
     growth: float = 4.0
     max_cap: int = 900 * 4**5
     kernel_max_steps: int = 2**18
-    soft_beta: float = 0.1
-    delta: float = 0.1
-    hard_lr: float = 1.0
-    practice_lr: float = 8.0
-    teacher_width: int = 512
-    teacher_steps: int = 300
-    teacher_seed: int = 1000
-    n_z_logits: int = 65536
-    device: str = "cpu"
-    progress: bool = False
 
     def __post_init__(self) -> None:
-        if isinstance(self.gamma, dict):
-            g = dict(self.gamma)
-            if "digits" in g:
-                g["digits"] = tuple(g["digits"])
-            object.__setattr__(self, "gamma", GammaConfig(**g))
-        # papermill -p widths "[2, 4]" passes a string
-        object.__setattr__(self, "eps", check_eps(parameter_list("eps", self.eps)))
-        object.__setattr__(self, "widths", check_widths(parameter_list("widths", self.widths)))
-        object.__setattr__(self, "seeds", seed_values("seeds", self.seeds))
+        super().__post_init__()  # the data and the students, checked as the scaling experiment checks them
         check_caps(self.cap, self.growth, self.max_cap)
         if not self.circle and self.max_cap != self.cap:
             raise ValueError(f"only planted data on the circle can raise the cap; {self.gamma.label} has the stated "
                              f"budget cap = {self.cap}, so max_cap must equal it (got {self.max_cap})")
         _int("kernel_max_steps", self.kernel_max_steps, 1)
-        # the students' settings, checked by the scaling experiment's Config
-        self.scaling_config()
 
     @property
     def circle(self) -> bool:
@@ -187,11 +162,7 @@ class Config:
 
     def scaling_config(self) -> scaling.Config:
         """The ``scaling`` configuration with the same students and the cap as its step cap."""
-        return scaling.Config(gamma=self.gamma, regime=self.regime, eps=tuple(self.eps), widths=tuple(self.widths),
-                              seeds=tuple(self.seeds), max_steps=self.cap, soft_beta=self.soft_beta,
-                              delta=self.delta, hard_lr=self.hard_lr, practice_lr=self.practice_lr,
-                              teacher_width=self.teacher_width, teacher_steps=self.teacher_steps,
-                              teacher_seed=self.teacher_seed, n_z_logits=self.n_z_logits, device=self.device)
+        return scaling.Config(**self.students(), max_steps=self.cap)
 
 
 def cost_hint(cfg: Config) -> float:

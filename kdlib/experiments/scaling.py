@@ -92,7 +92,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Sequence
 
 import torch
@@ -158,15 +158,17 @@ def smallest_width(widths: Sequence[int], success: Sequence[bool | None]) -> int
 
 # --------------------------------------------------------------------------- the experiment
 @dataclass(frozen=True)
-class Config:
-    """One record: one dataset (``gamma``: the dataset and its gamma estimate), one regime, both label kinds."""
+class Students:
+    """The data and the students of a record, shared by :class:`Config` and
+    :class:`kdlib.experiments.frontier.Config` (which differ in how they cap the steps): the dataset
+    (``gamma``: the dataset and its gamma estimate), the regime, the targets ``eps``, the widths and
+    seeds of the students, the soft and hard students' settings and the practice teacher's."""
 
     gamma: GammaConfig = field(default_factory=GammaConfig)
     regime: str = "theory"
     eps: tuple[float, ...] = (0.05, 0.01)
     widths: tuple[int, ...] = DEFAULT_WIDTHS
     seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    max_steps: int = 900
     soft_beta: float = 0.1
     delta: float = 0.1
     hard_lr: float = 1.0
@@ -198,7 +200,6 @@ class Config:
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"repeated seed in {seeds}")
         object.__setattr__(self, "seeds", seeds)
-        integer("max_steps", self.max_steps, 1)
         if not 0 < self.soft_beta < 1:
             raise ValueError(f"soft_beta must lie in (0, 1), got {self.soft_beta}")
         if not 0 < self.delta < 1 / 3:
@@ -209,6 +210,22 @@ class Config:
         check_width(self.teacher_width)
         integer("teacher_steps", self.teacher_steps, 1)
         integer("n_z_logits", self.n_z_logits, 2)
+
+    def students(self) -> dict:
+        """The fields of :class:`Students`, by name (to build another config with the same students)."""
+        return {f.name: getattr(self, f.name) for f in fields(Students)}
+
+
+@dataclass(frozen=True)
+class Config(Students):
+    """One record: :class:`Students` (one dataset, one regime, both label kinds) trained for at most
+    ``max_steps`` steps."""
+
+    max_steps: int = 900
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        integer("max_steps", self.max_steps, 1)
 
 
 def make_config(*, dataset: str, regime: str, n: int, t: float = 0.004, d: int = 2, J: int = 2,
