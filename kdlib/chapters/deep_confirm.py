@@ -14,7 +14,7 @@ import statistics
 from typing import Any, Sequence
 
 from kdlib.chapters import deep_lead as lead_section
-from kdlib.chapters.deep_networks import _key, paired_runs
+from kdlib.chapters.deep_networks import noise_key, paired_runs
 from kdlib.experiments import deep, deep_lead
 from kdlib.results import ResultStore
 
@@ -92,7 +92,7 @@ def _level_values(prefix: str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]
     ``_se`` and :func:`~kdlib.chapters.deep_lead.gain_word` (``<prefix>_word_<k>``), rounded to 0.1."""
     out: dict[str, Any] = {}
     for v in deep.NOISE_VARIANCES:
-        s, k = lead_section._at(rows, v), _key(v)
+        s, k = lead_section.row_at(rows, v), noise_key(v)
         for name in ("lead", "gain"):
             for suffix in ("", "_se"):
                 val = math.nan if s is None else s[name + suffix]
@@ -168,10 +168,10 @@ def prose_values(settings: Sequence[dict[str, Any]], records: Sequence[dict[str,
         out[f"c3_held_{name}_001_se"] = round(se, 1) if math.isfinite(se) else DASH
     out["c3_held_word_001"] = DASH if h is None else lead_section.gain_word(h["gain"], h["gain_se"])
     out["c3_held_runs"] = 0 if h is None else h["runs"]
-    at = lead_section._record_at(records, deep_lead.AT)
+    at = lead_section.record_at(records, deep_lead.AT)
     pooled = [d["gain"] for r in ([at] if at else []) + ([held] if held else []) for d in paired_runs(r)]
     if len(pooled) > 1:
-        m, se = lead_section._mean_se(pooled)
+        m, se = lead_section.mean_se(pooled)
         out.update(c3_all_gain_001=round(m, 1), c3_all_gain_001_se=round(se, 1),
                    c3_all_word_001=lead_section.gain_word(m, se))
     else:

@@ -34,7 +34,8 @@ def stored(profile: str, noise_variances: Sequence[float] = deep.NOISE_VARIANCES
     return configs, records
 
 
-def _mean_se(v: list[float]) -> tuple[float, float]:
+def mean_se(v: list[float]) -> tuple[float, float]:
+    """The mean of ``v`` and its standard error, ``sd / sqrt(n)`` (NaN for one value)."""
     m = statistics.fmean(v)
     return m, (statistics.stdev(v) / math.sqrt(len(v)) if len(v) > 1 else math.nan)
 
@@ -46,8 +47,8 @@ def lead_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for rec in records:
         runs = deep_networks.paired_runs(rec)
         v = float(rec["config"]["noise_variance"])
-        lead, lead_se = _mean_se([d["lead"] for d in runs])
-        gain, gain_se = _mean_se([d["gain"] for d in runs])
+        lead, lead_se = mean_se([d["lead"] for d in runs])
+        gain, gain_se = mean_se([d["gain"] for d in runs])
         paper = deep.PAPER_FIGURE.get(round(v, 4))
         out.append({"noise_variance": v, "runs": len(runs), "lead": lead, "lead_se": lead_se, "gain": gain,
                     "gain_se": gain_se, "paper_lead": None if paper is None else paper[0] - paper[1],
@@ -120,12 +121,12 @@ def settings_status(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
             "best_high": best_high}
 
 
-def _at(rows: Sequence[dict[str, Any]], v: float) -> dict[str, Any] | None:
+def row_at(rows: Sequence[dict[str, Any]], v: float) -> dict[str, Any] | None:
     """The row of :func:`lead_rows` at noise ``v`` (None: not stored)."""
     return next((s for s in rows if abs(s["noise_variance"] - v) < 1e-9), None)
 
 
-def _record_at(records: Sequence[dict[str, Any]], v: float) -> dict[str, Any] | None:
+def record_at(records: Sequence[dict[str, Any]], v: float) -> dict[str, Any] | None:
     """The record at noise ``v`` (None: not stored)."""
     return next((r for r in records if abs(float(r["config"]["noise_variance"]) - v) < 1e-9), None)
 
@@ -164,11 +165,11 @@ def prose_values(cpu: Sequence[dict[str, Any]], cpu2: Sequence[dict[str, Any]], 
     - its teachers (``cpu2_teachers``): how many were still improving at the epoch cap (best epoch the
       last allowed, ``cpu2_teachers_capped``) and how many the patience stopped before it
       (``cpu2_teachers_stopped``)."""
-    from kdlib.chapters.deep_networks import _key, paired_runs
+    from kdlib.chapters.deep_networks import noise_key, paired_runs
     from kdlib.experiments import deep_lead_settings
 
     dash = "—"
-    small = _at(lead_rows(cpu), 0.01)
+    small = row_at(lead_rows(cpu), 0.01)
     rows = lead_rows(cpu2)
     st = settings_status(settings)
     paper = deep.PAPER_FIGURE[0.01]
@@ -201,7 +202,7 @@ def prose_values(cpu: Sequence[dict[str, Any]], cpu2: Sequence[dict[str, Any]], 
                  ("patience", "patience")):
         out[f"high_best_{k}"] = dash if b is None else (round(b[f], 1) if k.startswith("lead") else b[f])
     for v in deep.NOISE_VARIANCES:
-        s, k = _at(rows, v), _key(v)
+        s, k = row_at(rows, v), noise_key(v)
         out[f"cpu2_lead_{k}"] = dash if s is None else round(s["lead"], 1)
         out[f"cpu2_lead_{k}_se"] = dash if s is None else round(s["lead_se"], 1)
         out[f"cpu2_gain_{k}"] = dash if s is None else round(s["gain"], 1)
@@ -210,20 +211,20 @@ def prose_values(cpu: Sequence[dict[str, Any]], cpu2: Sequence[dict[str, Any]], 
         fig = deep.PAPER_FIGURE.get(round(v, 4))
         out[f"paper_lead_{k}"] = dash if fig is None else round(fig[0] - fig[1], 1)
         out[f"paper_gain_{k}"] = dash if fig is None else round(fig[2] - fig[1], 1)
-    rec = _record_at(cpu2, 0.01)
+    rec = record_at(cpu2, 0.01)
     runs_001 = [] if rec is None else paired_runs(rec)
     held = [d for d in runs_001 if d["run"] >= deep_lead_settings.MEASURED_RUNS]
     seen = [d["lead"] for d in runs_001 if d["run"] < deep_lead_settings.MEASURED_RUNS]
     out["cpu2_seen_lead_001"] = round(statistics.fmean(seen), 1) if seen else dash
     if held:
-        m, se = _mean_se([d["lead"] for d in held])
+        m, se = mean_se([d["lead"] for d in held])
         out.update(cpu2_held_lead_001=round(m, 1), cpu2_held_lead_001_se=round(se, 1) if math.isfinite(se) else dash,
                    cpu2_held_first=held[0]["run"], cpu2_held_last=held[-1]["run"])
     else:
         out.update(cpu2_held_lead_001=dash, cpu2_held_lead_001_se=dash, cpu2_held_first=dash, cpu2_held_last=dash)
     out["cpu2_runs"] = dash if not rows else min(s["runs"] for s in rows)
     # runs that would put the paper's gain at 0.01 two standard errors from zero, at the spread measured there
-    s = _at(rows, 0.01)
+    s = row_at(rows, 0.01)
     if s is not None and math.isfinite(s["gain_se"]) and deep.PAPER_FIGURE[0.01][2] > deep.PAPER_FIGURE[0.01][1]:
         sd = s["gain_se"] * math.sqrt(s["runs"])
         out["cpu2_runs_to_resolve_001"] = math.ceil((2 * sd / (deep.PAPER_FIGURE[0.01][2] - deep.PAPER_FIGURE[0.01][1])) ** 2)
@@ -290,7 +291,7 @@ def runs_table(records: Sequence[dict[str, Any]], at: float = 0.01) -> "Table":
     from kdlib.experiments import deep_lead_settings
     from kdlib.report import Table
 
-    rec = _record_at(records, at)
+    rec = record_at(records, at)
     if rec is None:
         return Table(["run"], [], caption=f"no record at σ² = {at:g}")
     epochs = {(r["run"], "teacher" if r["model"] == "teacher" else r["mode"]): (r.get("epochs_run", "?"), r.get("best_epoch", "?"))

@@ -76,7 +76,7 @@ def format_settings(summary: list[dict[str, Any]], chosen: dict[str, Any] | None
                                 "early stopping picks; wall-clock times on the shared machine") if summary else None)
 
 
-def _key(v: float) -> str:
+def noise_key(v: float) -> str:
     """``0.01`` -> ``"001"``: a noise variance as part of a glue key."""
     return f"{round(v * 100):03d}"
 
@@ -131,8 +131,8 @@ def result_values(records: Sequence[dict[str, Any]], seen: Sequence[int] = (0, 1
     z = []
     for s in summary:
         se = s["gap_sd"] / math.sqrt(s["runs"])
-        out[f"gain_{_key(s['noise_variance'])}"] = s["gap"]
-        out[f"gain_{_key(s['noise_variance'])}_se"] = se
+        out[f"gain_{noise_key(s['noise_variance'])}"] = s["gap"]
+        out[f"gain_{noise_key(s['noise_variance'])}_se"] = se
         z.append(abs(s["gap"]) / se)
     leads = [s["teacher"] - s["hard"] for s in summary]
     out["lead_max"] = max(leads)
@@ -175,8 +175,8 @@ def knowledge_values(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
                            "gain_hard_r": statistics.correlation(hw, gw)}
     for v in sorted({d["noise_variance"] for d in runs if "gain T=4" in d}):
         at = [d for d in runs if "gain T=4" in d and d["noise_variance"] == v]
-        out[f"t4_gain_{_key(v)}"], out[f"t4_gain_{_key(v)}_sd"] = mean_sd([d["gain T=4"] for d in at])
-        out[f"t4_vs_t1_{_key(v)}"], out[f"t4_vs_t1_{_key(v)}_sd"] = mean_sd([d["gain T=4"] - d["gain"] for d in at])
+        out[f"t4_gain_{noise_key(v)}"], out[f"t4_gain_{noise_key(v)}_sd"] = mean_sd([d["gain T=4"] for d in at])
+        out[f"t4_vs_t1_{noise_key(v)}"], out[f"t4_vs_t1_{noise_key(v)}_sd"] = mean_sd([d["gain T=4"] - d["gain"] for d in at])
     return out
 
 
