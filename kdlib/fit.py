@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["SlopeFit", "median_width", "fit_slope"]
+__all__ = ["SlopeFit", "median_width", "fit_slope", "mean_sd", "standard_error", "mean_se"]
 
 
 @dataclass(frozen=True)
@@ -98,3 +98,15 @@ def mean_sd(values: Sequence[float]) -> tuple[float, float]:
 
     v = list(values)
     return (statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else math.nan)
+
+
+def standard_error(sd: float, n: int) -> float:
+    """The standard error of a mean of ``n`` values with sample standard deviation ``sd``: ``sd / sqrt(n)``
+    (NaN for fewer than two values)."""
+    return sd / math.sqrt(n) if n > 1 else math.nan
+
+
+def mean_se(values: Sequence[float]) -> tuple[float, float]:
+    """The mean and its standard error (:func:`mean_sd`, :func:`standard_error`)."""
+    m, sd = mean_sd(values)
+    return m, standard_error(sd, len(values))

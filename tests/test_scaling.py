@@ -253,3 +253,13 @@ def test_sweep_span_on_hand_made_provenance():
     assert vals["fr_sweep_records"] == 3 and vals["fr_sweep_wall_min"] == pytest.approx(20)
     with pytest.raises(ValueError):
         neuron_scaling.sweep_span([])
+
+
+def test_mean_and_standard_error_against_the_sums():
+    from kdlib.fit import mean_se, standard_error
+
+    v = [1.0, 2.0, 4.0, 7.0]
+    m = sum(v) / 4
+    var = sum((x - m) ** 2 for x in v) / 3
+    assert mean_se(v) == pytest.approx((m, math.sqrt(var / 4)))
+    assert math.isnan(standard_error(1.0, 1)) and math.isnan(mean_se([3.0])[1])

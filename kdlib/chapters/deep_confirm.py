@@ -16,6 +16,7 @@ from typing import Any, Sequence
 from kdlib.chapters import deep_lead as lead_section
 from kdlib.chapters.deep_networks import noise_key, paired_runs
 from kdlib.experiments import deep, deep_lead
+from kdlib.fit import mean_se, standard_error
 from kdlib.results import ResultStore
 
 DASH = "—"
@@ -40,10 +41,6 @@ def stored(noise_variances: Sequence[float] = deep.NOISE_VARIANCES, store: Resul
     configs, records = lead_section.stored(deep_lead.CONFIRMED_PROFILE, noise_variances, store)
     held = deep_lead.held_out_config()
     return configs, records, held, store.load(deep.NAME, held)
-
-
-def _se(sd: float, n: int) -> float:
-    return sd / math.sqrt(n) if n > 1 and math.isfinite(sd) else math.nan
 
 
 def confirm_table(records: Sequence[dict[str, Any]], patience: Sequence[int] = (5, 8)) -> "Table":
@@ -77,7 +74,7 @@ def confirm_table(records: Sequence[dict[str, Any]], patience: Sequence[int] = (
             verdict += f" ({marks[id(s)]})"
         three = rows3.get(tuple(s[k] for k in keys))
         out.append([f"×{s['width_mult']:g}", f"{s['max_epochs']} / {s['patience']}", f"{s['teacher']:.1f}",
-                    f"{s['hard']:.1f}", f"{s['lead']:+.1f} ± {_se(s['lead_sd'], s['runs']):.1f}",
+                    f"{s['hard']:.1f}", f"{s['lead']:+.1f} ± {standard_error(s['lead_sd'], s['runs']):.1f}",
                     f"{deep_lead.lower_end(s):+.1f}", DASH if three is None else f"{three['lead']:+.1f}",
                     f"{s['profile_s'] / 3600:.2f}", verdict])
     return Table(["width", "max epochs / patience", "teacher", "hard", "lead (runs 0-4)", "lower end",
@@ -140,7 +137,8 @@ def prose_values(settings: Sequence[dict[str, Any]], records: Sequence[dict[str,
     else:
         three = next((s for s in rows3 if abs(s["noise_variance"] - deep_lead.AT) < 1e-9
                       and all(s[k] == pick[k] for k in keys)), None)
-        out.update(c_pick_lead=round(pick["lead"], 1), c_pick_lead_se=round(_se(pick["lead_sd"], pick["runs"]), 1),
+        out.update(c_pick_lead=round(pick["lead"], 1),
+                   c_pick_lead_se=round(standard_error(pick["lead_sd"], pick["runs"]), 1),
                    c_pick_lower=round(deep_lead.lower_end(pick), 1),
                    c_pick_profile_h=round(pick["profile_s"] / 3600, 2),
                    c_pick_lead3=DASH if three is None else round(three["lead"], 1))
@@ -148,7 +146,7 @@ def prose_values(settings: Sequence[dict[str, Any]], records: Sequence[dict[str,
     f5 = next((s for s in rows5 if s["width_mult"] == first["width_mult"] and s["max_epochs"] == first["max_epochs"]
                and s["patience"] == first["patience"]), None)
     out["first_pick_lead5"] = DASH if f5 is None else round(f5["lead"], 1)
-    out["first_pick_lead5_se"] = DASH if f5 is None else round(_se(f5["lead_sd"], f5["runs"]), 1)
+    out["first_pick_lead5_se"] = DASH if f5 is None else round(standard_error(f5["lead_sd"], f5["runs"]), 1)
     # the profile, runs 0-4
     rows = lead_section.lead_rows(records)
     out.update(_level_values("cpu3", rows))
@@ -171,7 +169,7 @@ def prose_values(settings: Sequence[dict[str, Any]], records: Sequence[dict[str,
     at = lead_section.record_at(records, deep_lead.AT)
     pooled = [d["gain"] for r in ([at] if at else []) + ([held] if held else []) for d in paired_runs(r)]
     if len(pooled) > 1:
-        m, se = lead_section.mean_se(pooled)
+        m, se = mean_se(pooled)
         out.update(c3_all_gain_001=round(m, 1), c3_all_gain_001_se=round(se, 1),
                    c3_all_word_001=lead_section.gain_word(m, se))
     else:
@@ -245,7 +243,8 @@ def finding_values(settings: Sequence[dict[str, Any]]) -> dict[str, Any]:
     out.update({k: DASH for k in ("best5_lead", "best5_lead_se", "best5_width", "best5_max_epochs",
                                   "best5_patience", "best5_lower")})
     if best is not None:
-        out.update(best5_lead=round(best["lead"], 1), best5_lead_se=round(_se(best["lead_sd"], best["runs"]), 1),
+        out.update(best5_lead=round(best["lead"], 1),
+                   best5_lead_se=round(standard_error(best["lead_sd"], best["runs"]), 1),
                    best5_width=best["width_mult"], best5_max_epochs=best["max_epochs"],
                    best5_patience=best["patience"], best5_lower=round(max(map(deep_lead.lower_end, rows5)), 1))
     keys = ("width_mult", "max_epochs", "patience")
@@ -343,8 +342,8 @@ def held_out_table(settings: Sequence[dict[str, Any]]) -> "Table":
         first = min(r["run"] for r in _later_runs(settings, w))
         span = f"{first}-{first + b['runs'] - 1}"
         out.append([f"×{w:g}", f"largest mean on runs 0-4: {a['max_epochs']} / {a['patience']}",
-                    f"{a['lead']:+.1f} ± {_se(a['lead_sd'], a['runs']):.1f}",
-                    f"{b['lead']:+.1f} ± {_se(b['lead_sd'], b['runs']):.1f}", span])
+                    f"{a['lead']:+.1f} ± {standard_error(a['lead_sd'], a['runs']):.1f}",
+                    f"{b['lead']:+.1f} ± {standard_error(b['lead_sd'], b['runs']):.1f}", span])
         out.append([f"×{w:g}", f"mean of its {len(pw)} candidates",
                     f"{statistics.fmean(p[0]['lead'] for p in pw):+.1f}",
                     f"{statistics.fmean(p[1]['lead'] for p in pw):+.1f}", span])
@@ -379,6 +378,6 @@ def held_out_values(settings: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "ho_fewer": sum(q["lead"] < p["lead"] for p, q in pairs),
         "ho_best_width": a["width_mult"], "ho_best_max_epochs": a["max_epochs"], "ho_best_patience": a["patience"],
         "ho_best_lead5": round(a["lead"], 1), "ho_best_lead_ho": round(b["lead"], 1),
-        "ho_best_lead_ho_se": round(_se(b["lead_sd"], b["runs"]), 1),
+        "ho_best_lead_ho_se": round(standard_error(b["lead_sd"], b["runs"]), 1),
         "ho_max_lead_ho": round(max(p[1]["lead"] for p in pairs), 1),
     }

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from kdlib.chapters import deep_networks
 from kdlib.experiments import deep, deep_lead, deep_lead_settings
+from kdlib.fit import mean_se
 from kdlib.results import ResultStore
 
 #: Levels where the paper's gains are small (at most 1.3 points) and where they are large (about 8).
@@ -32,12 +33,6 @@ def stored(profile: str, noise_variances: Sequence[float] = deep.NOISE_VARIANCES
     configs = deep.sweep(profile, noise_variances)
     records = [r for r in (store.load(deep.NAME, c) for c in configs) if r is not None]
     return configs, records
-
-
-def mean_se(v: list[float]) -> tuple[float, float]:
-    """The mean of ``v`` and its standard error, ``sd / sqrt(n)`` (NaN for one value)."""
-    m = statistics.fmean(v)
-    return m, (statistics.stdev(v) / math.sqrt(len(v)) if len(v) > 1 else math.nan)
 
 
 def lead_rows(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
