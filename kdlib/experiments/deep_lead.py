@@ -46,16 +46,14 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import math
 import statistics
 import sys
 from typing import Any, Iterable, Sequence
 
 from kdlib.experiments import deep, deep_lead_settings, deep_settings
 from kdlib.experiments.deep_lead_settings import MEASURED_RUNS, NAME, configs  # noqa: F401 (the rule reads them)
-from kdlib.experiments.deep_lead_settings import literal
-from kdlib.fit import mean_sd
-from kdlib.results import NON_KEY_FIELDS
+from kdlib.experiments.deep_lead_settings import config_command, literal
+from kdlib.fit import mean_se, standard_error
 
 #: The profile this rule fills in :data:`kdlib.experiments.deep.PROFILES`.
 PROFILE = "cpu2"
@@ -122,12 +120,12 @@ def lead_by_horizon(records: Iterable[dict[str, Any]], step: int = 5) -> list[di
             acc = {k: row["test_acc"][deep_settings.early_stopping(row["val_acc"], e, e)[0] - 1]
                    for k, row in by.items()}
             lead = [acc[("teacher", r)] - acc[("student", r)] for r in runs]
-            m, sd = mean_sd(lead)
+            m, se = mean_se(lead)
             out.append({"noise_variance": c["noise_variance"], "width_mult": c["width_mult"], "epochs": e,
                         "first_run": runs[0], "runs": len(runs),
                         "teacher": statistics.fmean(acc[("teacher", r)] for r in runs),
                         "hard": statistics.fmean(acc[("student", r)] for r in runs), "lead": m,
-                        "lead_se": sd / math.sqrt(len(runs)) if len(runs) > 1 else math.nan})
+                        "lead_se": se})
     return sorted(out, key=lambda s: (s["noise_variance"], s["width_mult"], s["first_run"], s["epochs"]))
 
 
@@ -145,7 +143,7 @@ def choose(rows: Sequence[dict[str, Any]], lead_min: float = LEAD_MIN, budget_s:
 
 def lower_end(s: dict[str, Any]) -> float:
     """The lead's mean minus one standard error, ``lead - lead_sd / sqrt(runs)``."""
-    return s["lead"] - s["lead_sd"] / math.sqrt(s["runs"])
+    return s["lead"] - standard_error(s["lead_sd"], s["runs"])
 
 
 def choose_confirmed(rows: Sequence[dict[str, Any]], lead_min: float = LEAD_MIN, budget_s: float = BUDGET_S,
@@ -178,17 +176,6 @@ def second_configs(rows: Sequence[dict[str, Any]]) -> list[deep_lead_settings.Co
     again = remeasure(rows)
     later = [dataclasses.replace(c, first_run=HELD_OUT_FROM) for c in again]
     return again + later + [deep_lead_settings.Config(augment=True, **deep_lead_settings.HORIZON)]
-
-
-def config_command(c: deep_lead_settings.Config) -> str:
-    """The ``python -m kdlib.sweep`` command (one worker) that computes the settings measurement ``c``: its
-    noise, width, epochs and runs, and every other key field that differs from the default, as ``--set``."""
-    default = deep_lead_settings.Config()
-    always = ("noise_variance", "width_mult", "epochs", "runs")
-    sets = " ".join(f"--set {f.name}={literal(getattr(c, f.name))}" for f in dataclasses.fields(c)
-                    if f.name not in NON_KEY_FIELDS
-                    and (f.name in always or getattr(c, f.name) != getattr(default, f.name)))
-    return f"python -m kdlib.sweep {NAME} --executor local --workers 1 {sets}"
 
 
 def held_out_config(profile: str = CONFIRMED_PROFILE) -> deep.Config:
@@ -238,7 +225,7 @@ def _check_profile(profile: str, pick: dict[str, Any] | None, what: str, held_ou
         return 1
     want = profile_values(pick)
     print(f"{what} picks x{pick['width_mult']:g}, <= {pick['max_epochs']} epochs, patience {pick['patience']}: "
-          f"lead {pick['lead']:.1f} ± {pick['lead_sd'] / math.sqrt(pick['runs']):.1f} (se) on {pick['runs']} runs, "
+          f"lead {pick['lead']:.1f} ± {standard_error(pick['lead_sd'], pick['runs']):.1f} (se) on {pick['runs']} runs, "
           f"profile {pick['profile_s'] / 3600:.2f} CPU-h")
     have = deep.PROFILES.get(profile)
     if have != want:

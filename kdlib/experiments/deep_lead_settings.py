@@ -10,12 +10,14 @@ accuracy and CPU time. The rule that reads them, and the profile it picks, are
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from kdlib.experiments.deep_settings import Config, run
+from kdlib.results import NON_KEY_FIELDS
 
 __all__ = ["NAME", "Config", "run", "GRID", "NOISE", "MEASURED_RUNS", "configs", "commands", "literal",
-           "HORIZON", "is_candidate"]
+           "HORIZON", "is_candidate", "config_command"]
 
 NAME = "deep_lead_settings"
 #: Settings measured (flips and shifts throughout: without them no teacher led at 0.01), at both noise levels.
@@ -51,9 +53,15 @@ def literal(v: Any) -> str:
 
 def commands() -> list[str]:
     """The ``python -m kdlib.sweep`` commands (one worker) that compute the measurements of :func:`configs`."""
-    out = []
-    for g in GRID:
-        sets = " ".join(f"--set {k}={literal(v)}" for k, v in g.items())
-        out.append(f"python -m kdlib.sweep {NAME} --executor local --workers 1 --set noise_variance="
-                   f"{','.join(map(literal, NOISE))} {sets} --set runs={MEASURED_RUNS} --set augment=True")
-    return out
+    return [config_command(c) for c in configs()]
+
+
+def config_command(c: Config) -> str:
+    """The ``python -m kdlib.sweep`` command (one worker) that computes the settings measurement ``c``: its
+    noise, width, epochs and runs, and every other key field that differs from the default, as ``--set``."""
+    default = Config()
+    always = ("noise_variance", "width_mult", "epochs", "runs")
+    sets = " ".join(f"--set {f.name}={literal(getattr(c, f.name))}" for f in dataclasses.fields(c)
+                    if f.name not in NON_KEY_FIELDS
+                    and (f.name in always or getattr(c, f.name) != getattr(default, f.name)))
+    return f"python -m kdlib.sweep {NAME} --executor local --workers 1 {sets}"
