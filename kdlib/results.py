@@ -53,7 +53,10 @@ SCHEMA_VERSION = 1
 RESULTS_ENV = "KDLIB_RESULTS"
 #: Config fields that choose where and how fast a run happens, not what it computes; they
 #: are kept in the record's provenance but left out of the key. ``precision`` (float32 or
-#: bf16 autocast, kdlib.train_cnn) changes results within the regeneration tolerance only.
+#: bf16 autocast, kdlib.train_cnn) is treated as the thread count is: it changes a run's
+#: trajectory (bf16 and float32 nets of Chapter 7 differed by up to 2.6 points, within the
+#: spread between runs), so a record regenerates within tolerance in its own precision, which
+#: ``kdlib.registry.config_from_record`` reads from the provenance.
 NON_KEY_FIELDS = frozenset({"device", "progress", "precision"})
 #: Config fields left out of the key while they hold the value given here: fields added after
 #: records existed, whose value here reproduces what those records computed, so that the records
