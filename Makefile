@@ -9,7 +9,9 @@ PYTHON   ?= python3.11
 VENV     ?= .venv
 BIN      := $(VENV)/bin
 STAMP    := $(VENV)/.kdlib-installed
-DATA     ?= $(if $(KDLIB_DATA),$(KDLIB_DATA),$(HOME)/.cache/kdlib/data)
+# The data folder: $KDLIB_DATA, else the project's offline copy beside this checkout, else kdlib's default.
+SHARED_DATA := $(abspath ../shared/data)
+DATA     ?= $(if $(KDLIB_DATA),$(KDLIB_DATA),$(if $(wildcard $(SHARED_DATA)/.),$(SHARED_DATA),$(HOME)/.cache/kdlib/data))
 # Threads pinned so that CPU floats repeat between runs.
 THREADS  := OMP_NUM_THREADS=2 MKL_NUM_THREADS=2
 NOTEBOOKS := $(wildcard book/*.ipynb)
