@@ -189,6 +189,7 @@ def test_cheapest_stored_record_regenerates(regime):
     below eps, and success is not monotone in the width (a seed's m* can jump when one width's first
     success moves past the step cap). The gamma record it depends on is read from the store.
     """
+    from kdlib.data import DataUnavailableError
     from kdlib.fit import median_width
     from kdlib.results import ResultStore
 
@@ -202,6 +203,8 @@ def test_cheapest_stored_record_regenerates(regime):
     torch.set_num_threads(1)
     try:
         out = scaling.run(scaling.Config(**rec["config"]))
+    except DataUnavailableError as exc:
+        pytest.skip(f"the data of the record is not available: {exc}")
     finally:
         torch.set_num_threads(threads)
     key = lambda r: (r["mode"], r["eps"], r["seed"])  # noqa: E731
